@@ -1,0 +1,103 @@
+/* Strict DER primitives over struct rbuf / struct wbuf. */
+#include "authenticode/au_internal.h"
+
+/* Largest element we ever read or write (a SignedData is capped far below). */
+#define AU_DER_MAX_LEN 0xffffffu
+
+/* Reads tag and length; the cursor ends at the value. */
+static int der_header(struct rbuf *r, uint8_t *tag, size_t *len)
+{
+	uint8_t b, n;
+	size_t l = 0;
+
+	if (rbuf_u8(r, tag) != 0 || (*tag & 0x1f) == 0x1f)
+		return -1; /* missing, or high tag number form */
+	if (rbuf_u8(r, &b) != 0)
+		return -1;
+	if (b < 0x80) {
+		*len = b;
+		return 0;
+	}
+	n = b & 0x7f;
+	if (n == 0 || n > 3)
+		return -1; /* indefinite length (BER), or larger than we accept */
+	for (uint8_t i = 0; i < n; i++) {
+		if (rbuf_u8(r, &b) != 0)
+			return -1;
+		if (i == 0 && b == 0)
+			return -1; /* leading zero: not minimal */
+		l = (l << 8) | b;
+	}
+	if (l < 0x80 || l > AU_DER_MAX_LEN)
+		return -1; /* long form for a short length: not minimal */
+	*len = l;
+	return 0;
+}
+
+int au_der_get_any(struct rbuf *r, uint8_t *tag, const uint8_t **tlv, size_t *tlvlen)
+{
+	size_t start = r->off, len;
+	const uint8_t *val;
+
+	if (der_header(r, tag, &len) != 0 || rbuf_raw(r, len, &val) != 0) {
+		r->off = start;
+		return -1;
+	}
+	*tlv = r->p + start;
+	*tlvlen = r->off - start;
+	return 0;
+}
+
+int au_der_get(struct rbuf *r, uint8_t tag, const uint8_t **val, size_t *len)
+{
+	size_t start = r->off;
+	uint8_t t;
+
+	if (der_header(r, &t, len) != 0 || t != tag || rbuf_raw(r, *len, val) != 0) {
+		r->off = start;
+		return -1;
+	}
+	return 0;
+}
+
+int au_der_peek(const struct rbuf *r)
+{
+	if (rbuf_left(r) == 0)
+		return -1;
+	return r->p[r->off];
+}
+
+int au_der_single(const uint8_t *p, size_t n, uint8_t tag, size_t *hdrlen)
+{
+	struct rbuf r;
+	const uint8_t *val;
+	size_t len;
+
+	rbuf_init(&r, p, n);
+	if (au_der_get(&r, tag, &val, &len) != 0 || rbuf_left(&r) != 0)
+		return -1;
+	*hdrlen = (size_t)(val - p);
+	return 0;
+}
+
+void au_der_put(struct wbuf *w, uint8_t tag, const void *val, size_t len)
+{
+	wbuf_u8(w, tag);
+	if (len < 0x80) {
+		wbuf_u8(w, (uint8_t)len);
+	} else if (len <= 0xff) {
+		wbuf_u8(w, 0x81);
+		wbuf_u8(w, (uint8_t)len);
+	} else if (len <= 0xffff) {
+		wbuf_u8(w, 0x82);
+		wbuf_u16(w, (uint16_t)len);
+	} else if (len <= AU_DER_MAX_LEN) {
+		wbuf_u8(w, 0x83);
+		wbuf_u8(w, (uint8_t)(len >> 16));
+		wbuf_u16(w, (uint16_t)len);
+	} else {
+		w->failed = 1;
+		return;
+	}
+	wbuf_raw(w, val, len);
+}
