@@ -1,0 +1,266 @@
+/* The request handler: request frame in, exactly one response frame out. */
+#include "signer/signer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "authenticode/authenticode.h"
+#include "common/file.h"
+
+#define STATUS_MAX 2048
+
+struct md_name {
+	const char *name;
+	unsigned bit;
+	size_t len;
+	const EVP_MD *(*md)(void);
+};
+
+static const struct md_name md_names[] = {
+    {"sha1", CFG_MD_SHA1, 20, EVP_sha1},
+    {"sha256", CFG_MD_SHA256, 32, EVP_sha256},
+    {"sha384", CFG_MD_SHA384, 48, EVP_sha384},
+    {"sha512", CFG_MD_SHA512, 64, EVP_sha512},
+};
+
+int sd_check_validity(const struct sd_key *k, time_t now, struct sd_err *e)
+{
+	const ASN1_TIME *nb = X509_get0_notBefore(k->cert), *na = X509_get0_notAfter(k->cert);
+	time_t soon = now + (time_t)k->cfg->min_validity_s;
+
+	if (X509_cmp_time(nb, &now) > 0)
+		return sd_err_set(e, SD_E_CERT_NOT_YET_VALID,
+				  "key \"%s\": certificate is not valid before %s", k->cfg->name,
+				  k->info.not_after[0] ? "its notBefore date" : "?");
+	if (X509_cmp_time(na, &now) < 0)
+		return sd_err_set(e, SD_E_CERT_EXPIRED, "key \"%s\": certificate expired at %s",
+				  k->cfg->name, k->info.not_after);
+	if (k->cfg->min_validity_s > 0 && X509_cmp_time(na, &soon) < 0)
+		return sd_err_set(e, SD_E_CERT_EXPIRES_SOON,
+				  "key \"%s\": certificate expires at %s, sooner than min_validity",
+				  k->cfg->name, k->info.not_after);
+	return 0;
+}
+
+int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
+		const struct sd_sign_req *req, uint8_t **p7, size_t *p7len, struct sd_err *e)
+{
+	const struct md_name *m = NULL;
+	struct au_sign_params ap;
+	struct sd_key *k;
+	size_t i;
+	char esc[SD_KEYNAME_MAX * 4];
+
+	(void)s;
+	k = sd_keyset_find(ks, req->key);
+	if (k == NULL) {
+		sd_log_escape(req->key, strlen(req->key), esc, sizeof(esc));
+		return sd_err_set(e, SD_E_UNKNOWN_KEY, "no key named \"%s\"", esc);
+	}
+	if (k->cfg->state == CFG_KEY_RETIRED)
+		return sd_err_set(e, SD_E_KEY_RETIRED, "key \"%s\" is retired and signs nothing",
+				  k->cfg->name);
+	if (!sd_peer_allowed(peer, k->cfg->allow, k->cfg->nallow))
+		return sd_err_set(e, SD_E_NOT_AUTHORIZED, "uid %u may not sign with key \"%s\"",
+				  (unsigned)peer->uid, k->cfg->name);
+	for (i = 0; i < sizeof(md_names) / sizeof(*md_names); i++)
+		if (strcmp(req->digest_alg, md_names[i].name) == 0)
+			m = &md_names[i];
+	if (m == NULL) {
+		sd_log_escape(req->digest_alg, strlen(req->digest_alg), esc, sizeof(esc));
+		return sd_err_set(e, SD_E_UNSUPPORTED_DIGEST,
+				  "unknown digest algorithm \"%s\" (sha256, sha384, sha512)", esc);
+	}
+	if (!(k->cfg->digests & m->bit))
+		return sd_err_set(e, SD_E_UNSUPPORTED_DIGEST,
+				  "key \"%s\" does not allow %s (see keys[].digests)", k->cfg->name,
+				  m->name);
+	if (req->digest_len != m->len)
+		return sd_err_set(e, SD_E_BAD_DIGEST_LENGTH, "%s digest must be %zu bytes, got %zu",
+				  m->name, m->len, req->digest_len);
+	if (sd_check_validity(k, time(NULL), e) != 0)
+		return -1;
+	memset(&ap, 0, sizeof(ap));
+	ap.subject = AU_SUBJECT_CAB;
+	ap.md = m->md();
+	ap.digest = req->digest;
+	ap.digest_len = req->digest_len;
+	ap.program = req->program;
+	ap.url = req->url;
+	ap.signer = k->cert;
+	ap.chain = k->chain;
+	ap.sign = k->sign;
+	ap.sign_ctx = k->sign_ctx;
+	return au_build(&ap, p7, p7len, e);
+}
+
+static void reply_error(struct signer *s, struct wbuf *out, const struct sd_err *e)
+{
+	atomic_fetch_add(&s->ctr.errors, 1);
+	proto_enc_error(out, e->code, e->msg);
+}
+
+static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint8_t *body,
+			size_t len, struct wbuf *out)
+{
+	struct sd_sign_req req;
+	struct sd_keyset *ks = NULL;
+	struct sd_err e = {0};
+	uint8_t *p7 = NULL;
+	size_t p7len = 0;
+	char dhex[2 * SD_DIGEST_MAX + 1] = "";
+
+	if (proto_dec_sign_cab(body, len, &req, &e) != 0)
+		goto fail;
+	ks = sd_current(s);
+	if (ks == NULL) {
+		sd_err_set(&e, SD_E_TOKEN_UNAVAILABLE, "no keys are loaded");
+		goto fail;
+	}
+	if (sd_sign_cab(s, ks, peer, &req, &p7, &p7len, &e) != 0)
+		goto fail;
+	proto_enc_signature(out, p7, p7len);
+	atomic_fetch_add(&s->ctr.signatures, 1);
+	if (req.digest_len <= SD_DIGEST_MAX)
+		sd_hex(req.digest, req.digest_len, dhex);
+	LOG_I(&s->log, "signed %s digest %s with key \"%s\" for uid %u pid %d", req.digest_alg,
+	      dhex, req.key[0] ? req.key : ks->def->cfg->name, (unsigned)peer->uid,
+	      (int)peer->pid);
+	goto out;
+fail:
+	if (e.code == SD_E_INTERNAL)
+		LOG_E(&s->log, "uid %u: %s", (unsigned)peer->uid, e.msg);
+	else
+		LOG_I(&s->log, "refused uid %u: %s: %s", (unsigned)peer->uid, sd_code_name(e.code),
+		      e.msg);
+	reply_error(s, out, &e);
+out:
+	OPENSSL_free(p7);
+	sd_keyset_unref(ks);
+}
+
+static void handle_get_cert(struct signer *s, const uint8_t *body, size_t len, struct wbuf *out)
+{
+	char name[SD_KEYNAME_MAX];
+	struct sd_keyset *ks = NULL;
+	struct sd_err e = {0};
+	struct sd_key *k;
+	const uint8_t *ders[17];
+	size_t lens[17], n = 0, i;
+	char esc[SD_KEYNAME_MAX * 4];
+
+	if (proto_dec_get_cert(body, len, name, sizeof(name), &e) != 0)
+		goto fail;
+	ks = sd_current(s);
+	k = ks ? sd_keyset_find(ks, name) : NULL;
+	if (k == NULL) {
+		sd_log_escape(name, strlen(name), esc, sizeof(esc));
+		sd_err_set(&e, SD_E_UNKNOWN_KEY, "no key named \"%s\"", esc);
+		goto fail;
+	}
+	ders[n] = k->cert_der;
+	lens[n++] = k->cert_der_len;
+	for (i = 0; i < k->nchain && n < 17; i++) {
+		ders[n] = k->chain_der[i];
+		lens[n++] = k->chain_der_len[i];
+	}
+	proto_enc_cert(out, ders, lens, n);
+	goto out;
+fail:
+	reply_error(s, out, &e);
+out:
+	sd_keyset_unref(ks);
+}
+
+static void handle_list_keys(struct signer *s, const uint8_t *body, size_t len, struct wbuf *out)
+{
+	struct sd_keyset *ks = NULL;
+	struct sd_key_info *infos = NULL;
+	struct sd_err e = {0};
+	size_t i;
+
+	if (proto_dec_empty(body, len, &e) != 0)
+		goto fail;
+	ks = sd_current(s);
+	if (ks == NULL) {
+		proto_enc_keys(out, NULL, 0);
+		goto out;
+	}
+	infos = calloc(ks->nkeys, sizeof(*infos));
+	if (infos == NULL) {
+		sd_err_set(&e, SD_E_INTERNAL, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < ks->nkeys; i++)
+		infos[i] = ks->keys[i].info;
+	proto_enc_keys(out, infos, ks->nkeys);
+	goto out;
+fail:
+	reply_error(s, out, &e);
+out:
+	free(infos);
+	sd_keyset_unref(ks);
+}
+
+static void handle_status(struct signer *s, const uint8_t *body, size_t len, struct wbuf *out)
+{
+	struct sd_err e = {0};
+	struct sd_keyset *ks;
+	char text[STATUS_MAX];
+
+	if (proto_dec_empty(body, len, &e) != 0) {
+		reply_error(s, out, &e);
+		return;
+	}
+	ks = sd_current(s);
+	snprintf(text, sizeof(text),
+		 "version: %s\nuptime_seconds: %lld\nrequests: %lu\nsignatures: %lu\nerrors: %lu\n"
+		 "connections: %lu\nrejected_connections: %lu\ntoken: %s\ntoken_state: %s\n"
+		 "sessions: %u\nkeys: %zu\ndefault_key: %s\n",
+		 SIGNERD_VERSION, (long long)(time(NULL) - s->started),
+		 atomic_load(&s->ctr.requests), atomic_load(&s->ctr.signatures),
+		 atomic_load(&s->ctr.errors), atomic_load(&s->ctr.connections),
+		 atomic_load(&s->ctr.rejected_connections), s->tok ? s->tok->label : "-",
+		 s->tok ? "logged-in" : "unavailable", s->tok ? s->tok->nsess : 0,
+		 ks ? ks->nkeys : 0, ks && ks->def ? ks->def->cfg->name : "-");
+	sd_keyset_unref(ks);
+	proto_enc_status_ok(out, text);
+}
+
+void sd_handle(struct signer *s, const struct sd_peer *peer, uint8_t type, const uint8_t *body,
+	       size_t len, struct wbuf *out)
+{
+	struct sd_err e = {0};
+	uint32_t version;
+
+	atomic_fetch_add(&s->ctr.requests, 1);
+	switch (type) {
+	case SD_MSG_HELLO:
+		if (proto_dec_hello(body, len, &version, &e) != 0)
+			break;
+		if (version < 1) {
+			sd_err_set(&e, SD_E_UNSUPPORTED_VERSION,
+				   "protocol version %u is not supported (server speaks 1)", version);
+			break;
+		}
+		/* A newer client gets the highest version we speak. */
+		proto_enc_hello_ok(out, SD_PROTO_VERSION, "signerd " SIGNERD_VERSION);
+		return;
+	case SD_MSG_SIGN_CAB:
+		handle_sign(s, peer, body, len, out);
+		return;
+	case SD_MSG_GET_CERT:
+		handle_get_cert(s, body, len, out);
+		return;
+	case SD_MSG_LIST_KEYS:
+		handle_list_keys(s, body, len, out);
+		return;
+	case SD_MSG_STATUS:
+		handle_status(s, body, len, out);
+		return;
+	default:
+		sd_err_set(&e, SD_E_BAD_REQUEST, "unknown message type 0x%02x", type);
+		break;
+	}
+	reply_error(s, out, &e);
+}

@@ -1,0 +1,116 @@
+/* The listening socket: systemd socket activation or our own bind. */
+#include "signer/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int from_systemd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() ||
+	    strtol(fds, NULL, 10) < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	return 3; /* SD_LISTEN_FDS_START */
+}
+
+/* Refuse to steal the socket of a running daemon; remove a stale one. */
+static int clear_stale(const struct sockaddr_un *sun, struct sd_err *e)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(sun->sun_path, &st) != 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return sd_err_set(e, SD_E_INTERNAL, "%s exists and is not a socket", sun->sun_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0) {
+		close(fd);
+		return sd_err_set(e, SD_E_INTERNAL, "%s: another signerd is listening",
+				  sun->sun_path);
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(sun->sun_path);
+	return 0;
+}
+
+int sd_listen(struct signer *s, const struct cfg *cfg, struct sd_err *e)
+{
+	struct sockaddr_un sun;
+	mode_t old;
+	int fd;
+
+	fd = from_systemd();
+	if (fd >= 0) {
+		s->listen_fd = fd;
+		LOG_I(&s->log, "listening on the socket passed by systemd");
+		return 0;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(cfg->socket.path) >= sizeof(sun.sun_path))
+		return sd_err_set(e, SD_E_INTERNAL, "socket path too long: %s", cfg->socket.path);
+	memcpy(sun.sun_path, cfg->socket.path, strlen(cfg->socket.path));
+	if (clear_stale(&sun, e) != 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return sd_err_set(e, SD_E_INTERNAL, "socket: %s", strerror(errno));
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		umask(old);
+		close(fd);
+		return sd_err_set(e, SD_E_INTERNAL, "bind %s: %s", sun.sun_path, strerror(errno));
+	}
+	umask(old);
+	if (cfg->socket.has_group && chown(sun.sun_path, (uid_t)-1, cfg->socket.gid) != 0) {
+		close(fd);
+		return sd_err_set(e, SD_E_INTERNAL, "chown %s to group %s: %s", sun.sun_path,
+				  cfg->socket.group, strerror(errno));
+	}
+	if (chmod(sun.sun_path, cfg->socket.mode) != 0 || listen(fd, 128) != 0) {
+		close(fd);
+		return sd_err_set(e, SD_E_INTERNAL, "%s: %s", sun.sun_path, strerror(errno));
+	}
+	s->listen_fd = fd;
+	LOG_I(&s->log, "listening on %s (mode %04o)", sun.sun_path, cfg->socket.mode);
+	return 0;
+}
+
+void sd_notify_msg(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	n = strlen(path);
+	if (n >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, n);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+	close(fd);
+}

@@ -1,0 +1,626 @@
+/*
+ * The event loop. One thread owns every connection; SIGN_CAB requests go to
+ * a pool of workers (one per token session), so that pipelined requests on
+ * one connection are signed in parallel. Each request gets a slot in its
+ * connection's queue, and responses leave strictly in request order.
+ */
+#include "signer/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PIPELINE 64      /* requests in flight per connection */
+#define IDLE_TIMEOUT_MS 60000 /* a connection with nothing pending */
+#define DRAIN_TIMEOUT_MS 10000
+#define RBUF_CAP (4 + SD_FRAME_MAX)
+
+struct conn;
+
+struct slot {
+	struct slot *next;      /* in the connection's queue */
+	struct slot *next_job;  /* in the job or completion list */
+	struct conn *c;
+	int done;
+	uint8_t type;
+	uint8_t *req;
+	size_t reqlen;
+	struct wbuf resp;
+};
+
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	struct sd_peer peer;
+	uint8_t *rbuf;
+	size_t rlen;
+	struct slot *head, *tail;
+	unsigned inflight; /* slots not yet written */
+	unsigned queued;   /* slots at workers */
+	struct wbuf out;
+	size_t woff;
+	int closing; /* read no more; close once flushed */
+	int gone;    /* peer gone; free when no worker holds a slot */
+	int want_in, want_out;
+	int touched; /* on the completion pass's list */
+	struct conn *next_touched;
+	int64_t deadline_ms;
+};
+
+struct server {
+	struct signer *s;
+	int epfd, evfd, sigfd;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot *jobs, *jobs_tail;
+	struct slot *done;
+	int stopping;
+	pthread_t *workers;
+	unsigned nworkers;
+	struct conn *conns;
+	unsigned nconns;
+	uint64_t request_timeout_ms;
+	unsigned max_connections;
+	struct sd_keyset *gen;             /* held for the allow rules below */
+	const struct cfg_principal *allow; /* socket.allow of gen's config */
+	size_t nallow;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *worker(void *arg)
+{
+	struct server *sv = arg;
+	struct slot *sl;
+	uint64_t one = 1;
+
+	for (;;) {
+		pthread_mutex_lock(&sv->mu);
+		while (sv->jobs == NULL && !sv->stopping)
+			pthread_cond_wait(&sv->cv, &sv->mu);
+		if (sv->jobs == NULL) {
+			pthread_mutex_unlock(&sv->mu);
+			return NULL;
+		}
+		sl = sv->jobs;
+		sv->jobs = sl->next_job;
+		if (sv->jobs == NULL)
+			sv->jobs_tail = NULL;
+		pthread_mutex_unlock(&sv->mu);
+
+		sd_handle(sv->s, &sl->c->peer, sl->type, sl->req, sl->reqlen, &sl->resp);
+
+		pthread_mutex_lock(&sv->mu);
+		sl->next_job = sv->done;
+		sv->done = sl;
+		pthread_mutex_unlock(&sv->mu);
+		if (write(sv->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			continue;
+	}
+}
+
+static void update_events(struct server *sv, struct conn *c)
+{
+	struct epoll_event ev = {0};
+	int in = !c->closing && !c->gone && c->inflight < MAX_PIPELINE;
+	int out = c->woff < c->out.len;
+
+	if (in == c->want_in && out == c->want_out)
+		return;
+	c->want_in = in;
+	c->want_out = out;
+	ev.events = (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0);
+	ev.data.ptr = c;
+	epoll_ctl(sv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void slot_free(struct slot *sl)
+{
+	free(sl->req);
+	wbuf_free(&sl->resp);
+	free(sl);
+}
+
+/* Close now; the memory goes in reap(), once no worker holds a slot of it. */
+static void conn_free(struct server *sv, struct conn *c)
+{
+	if (c->fd >= 0) {
+		epoll_ctl(sv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->gone = 1;
+}
+
+static void reap(struct server *sv)
+{
+	struct conn *c, *nc;
+	struct slot *sl, *n;
+
+	for (c = sv->conns; c != NULL; c = nc) {
+		nc = c->next;
+		if (!c->gone || c->queued > 0)
+			continue;
+		for (sl = c->head; sl != NULL; sl = n) {
+			n = sl->next;
+			slot_free(sl);
+		}
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			sv->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		sv->nconns--;
+		free(c->rbuf);
+		wbuf_free(&c->out);
+		free(c);
+	}
+}
+
+/* Move finished responses, in order, to the output buffer and write what we can. */
+static void flush(struct server *sv, struct conn *c)
+{
+	struct slot *sl;
+	ssize_t n;
+
+	if (c->gone)
+		return;
+	while ((sl = c->head) != NULL && sl->done) {
+		if (wbuf_failed(&sl->resp)) {
+			wbuf_reset(&sl->resp);
+			proto_enc_error(&sl->resp, SD_E_INTERNAL, "response too large");
+		}
+		wbuf_raw(&c->out, sl->resp.p, sl->resp.len);
+		c->head = sl->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		c->inflight--;
+		slot_free(sl);
+	}
+	while (c->woff < c->out.len) {
+		n = send(c->fd, c->out.p + c->woff, c->out.len - c->woff, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			conn_free(sv, c);
+			return;
+		}
+		c->woff += (size_t)n;
+	}
+	if (c->woff == c->out.len) {
+		wbuf_reset(&c->out);
+		c->woff = 0;
+		if (c->closing && c->inflight == 0) {
+			conn_free(sv, c);
+			return;
+		}
+	}
+	update_events(sv, c);
+}
+
+static struct slot *slot_add(struct conn *c)
+{
+	struct slot *sl = calloc(1, sizeof(*sl));
+
+	if (sl == NULL)
+		return NULL;
+	sl->c = c;
+	wbuf_init(&sl->resp, 4 + SD_FRAME_MAX);
+	if (c->tail)
+		c->tail->next = sl;
+	else
+		c->head = sl;
+	c->tail = sl;
+	c->inflight++;
+	return sl;
+}
+
+/* Queue an ERROR that closes the connection once everything before it is written. */
+static void fatal_reply(struct conn *c, uint32_t code, const char *msg)
+{
+	struct slot *sl = slot_add(c);
+
+	c->closing = 1;
+	if (sl == NULL)
+		return;
+	proto_enc_error(&sl->resp, code, msg);
+	sl->done = 1;
+}
+
+static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint8_t *body,
+		     size_t len)
+{
+	struct slot *sl = slot_add(c);
+
+	if (sl == NULL) {
+		c->closing = 1;
+		return;
+	}
+	sl->type = type;
+	if (type != SD_MSG_SIGN_CAB) {
+		/* Cheap requests are answered here, in order with the rest. */
+		sd_handle(sv->s, &c->peer, type, body, len, &sl->resp);
+		sl->done = 1;
+		return;
+	}
+	sl->req = malloc(len ? len : 1);
+	if (sl->req == NULL) {
+		proto_enc_error(&sl->resp, SD_E_INTERNAL, "out of memory");
+		sl->done = 1;
+		return;
+	}
+	memcpy(sl->req, body, len);
+	sl->reqlen = len;
+	c->queued++;
+	pthread_mutex_lock(&sv->mu);
+	if (sv->jobs_tail)
+		sv->jobs_tail->next_job = sl;
+	else
+		sv->jobs = sl;
+	sv->jobs_tail = sl;
+	pthread_cond_signal(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+}
+
+/* Parse the complete frames already buffered, as far as the pipeline allows. */
+static void parse_buffered(struct server *sv, struct conn *c)
+{
+	const uint8_t *body;
+	size_t bodylen, used, off = 0;
+	uint8_t type;
+	int r;
+	char msg[96];
+
+	while (!c->closing && c->inflight < MAX_PIPELINE) {
+		r = proto_frame_peek(c->rbuf + off, c->rlen - off, &type, &body, &bodylen, &used);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			snprintf(msg, sizeof(msg), "frame length out of range 1..%u", SD_FRAME_MAX);
+			fatal_reply(c, SD_E_BAD_REQUEST, msg);
+			off = c->rlen;
+			break;
+		}
+		dispatch(sv, c, type, body, bodylen);
+		off += used;
+	}
+	if (off > 0) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+}
+
+/* Parse what is buffered, then write what is ready. */
+static void service(struct server *sv, struct conn *c)
+{
+	if (c->gone)
+		return;
+	parse_buffered(sv, c);
+	flush(sv, c);
+}
+
+static void on_readable(struct server *sv, struct conn *c)
+{
+	ssize_t n;
+
+	if (c->gone)
+		return;
+	if (c->rlen < RBUF_CAP) {
+		n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			/* Peer closed (or reset): nothing more can be delivered. */
+			conn_free(sv, c);
+			return;
+		}
+		c->rlen += (size_t)n;
+		c->deadline_ms =
+		    now_ms() + (int64_t)(c->rlen > 0 ? sv->request_timeout_ms : IDLE_TIMEOUT_MS);
+	}
+	service(sv, c);
+	if (!c->gone && c->rlen == 0)
+		c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
+}
+
+static void peer_creds(struct conn *c)
+{
+	struct ucred uc;
+	socklen_t l = sizeof(uc);
+	socklen_t gl = sizeof(c->peer.groups);
+
+	memset(&c->peer, 0, sizeof(c->peer));
+	c->peer.uid = (uid_t)-1;
+	c->peer.gid = (gid_t)-1;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &l) == 0) {
+		c->peer.pid = uc.pid;
+		c->peer.uid = uc.uid;
+		c->peer.gid = uc.gid;
+	}
+#ifdef SO_PEERGROUPS
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->peer.groups, &gl) == 0)
+		c->peer.ngroups = (int)(gl / sizeof(gid_t));
+#endif
+}
+
+static void on_accept(struct server *sv)
+{
+	struct epoll_event ev = {0};
+	struct conn *c;
+	int fd;
+
+	for (;;) {
+		fd = accept4(sv->s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (c != NULL)
+			c->rbuf = malloc(RBUF_CAP);
+		if (c == NULL || c->rbuf == NULL) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		wbuf_init(&c->out, 0);
+		peer_creds(c);
+		c->next = sv->conns;
+		if (sv->conns)
+			sv->conns->prev = c;
+		sv->conns = c;
+		sv->nconns++;
+		c->want_in = 1;
+		c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		epoll_ctl(sv->epfd, EPOLL_CTL_ADD, fd, &ev);
+		atomic_fetch_add(&sv->s->ctr.connections, 1);
+		if (sv->nconns > sv->max_connections) {
+			atomic_fetch_add(&sv->s->ctr.rejected_connections, 1);
+			fatal_reply(c, SD_E_BUSY, "too many connections; try again later");
+		} else if (!sd_peer_allowed(&c->peer, sv->allow, sv->nallow)) {
+			atomic_fetch_add(&sv->s->ctr.rejected_connections, 1);
+			LOG_W(&sv->s->log, "refused connection from uid %u gid %u pid %d",
+			      (unsigned)c->peer.uid, (unsigned)c->peer.gid, (int)c->peer.pid);
+			fatal_reply(c, SD_E_NOT_AUTHORIZED, "this user is not allowed to use signerd");
+		}
+		flush(sv, c);
+	}
+}
+
+static void on_completions(struct server *sv)
+{
+	uint64_t v;
+	struct slot *list, *sl, *n;
+	struct conn *c, *touched = NULL;
+
+	if (read(sv->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&sv->mu);
+	list = sv->done;
+	sv->done = NULL;
+	pthread_mutex_unlock(&sv->mu);
+	/* First mark every slot, then flush each connection once: flush may free it. */
+	for (sl = list; sl != NULL; sl = n) {
+		n = sl->next_job;
+		c = sl->c;
+		sl->done = 1;
+		c->queued--;
+		if (!c->touched) {
+			c->touched = 1;
+			c->next_touched = touched;
+			touched = c;
+		}
+	}
+	for (c = touched; c != NULL; c = touched) {
+		touched = c->next_touched;
+		c->touched = 0;
+		service(sv, c);
+	}
+}
+
+static void check_timeouts(struct server *sv)
+{
+	int64_t t = now_ms();
+	struct conn *c, *n;
+
+	for (c = sv->conns; c != NULL; c = n) {
+		n = c->next;
+		if (c->gone || t < c->deadline_ms)
+			continue;
+		if (c->closing) {
+			conn_free(sv, c); /* it would not take its last reply in time */
+		} else if (c->inflight > 0) {
+			continue;
+		} else if (c->rlen > 0) {
+			c->deadline_ms = t + (int64_t)sv->request_timeout_ms;
+			fatal_reply(c, SD_E_BAD_REQUEST, "request timed out");
+			flush(sv, c);
+		} else {
+			conn_free(sv, c);
+		}
+	}
+}
+
+static void apply_generation(struct server *sv)
+{
+	struct sd_keyset *ks = sd_current(sv->s);
+
+	if (ks == NULL)
+		return;
+	/* The server holds its own reference: the allow rules point into its config. */
+	sd_keyset_unref(sv->gen);
+	sv->gen = ks;
+	sv->allow = ks->cfg->socket.allow;
+	sv->nallow = ks->cfg->socket.nallow;
+	sv->request_timeout_ms = ks->cfg->limits.request_timeout_ms;
+	sv->max_connections = ks->cfg->limits.max_connections;
+}
+
+static int drained(struct server *sv)
+{
+	struct conn *c;
+
+	for (c = sv->conns; c != NULL; c = c->next)
+		if (c->inflight > 0 || c->queued > 0 || c->woff < c->out.len)
+			return 0;
+	return 1;
+}
+
+static int on_signal(struct server *sv, sd_reload_fn reload)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sv->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return 0;
+	if (si.ssi_signo == SIGHUP) {
+		sd_notify_msg("RELOADING=1");
+		reload(sv->s);
+		apply_generation(sv);
+		sd_notify_msg("READY=1");
+		return 0;
+	}
+	return 1; /* SIGTERM or SIGINT */
+}
+
+static int setup(struct server *sv, unsigned nworkers)
+{
+	struct epoll_event ev = {0};
+	sigset_t set;
+	unsigned i;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sv->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sv->epfd < 0 || sv->evfd < 0 || sv->sigfd < 0)
+		return -1;
+	ev.events = EPOLLIN;
+	ev.data.ptr = &sv->s->listen_fd;
+	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->s->listen_fd, &ev);
+	ev.data.ptr = &sv->evfd;
+	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->evfd, &ev);
+	ev.data.ptr = &sv->sigfd;
+	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->sigfd, &ev);
+	pthread_mutex_init(&sv->mu, NULL);
+	pthread_cond_init(&sv->cv, NULL);
+	sv->workers = calloc(nworkers, sizeof(*sv->workers));
+	if (sv->workers == NULL)
+		return -1;
+	for (i = 0; i < nworkers; i++) {
+		if (pthread_create(&sv->workers[i], NULL, worker, sv) != 0)
+			return -1;
+		sv->nworkers++;
+	}
+	return 0;
+}
+
+static void teardown(struct server *sv)
+{
+	struct conn *c;
+	unsigned i;
+
+	pthread_mutex_lock(&sv->mu);
+	sv->stopping = 1;
+	pthread_cond_broadcast(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+	for (i = 0; i < sv->nworkers; i++)
+		pthread_join(sv->workers[i], NULL);
+	free(sv->workers);
+	/* Workers are gone: every queued slot is on the done list or finished. */
+	on_completions(sv);
+	for (c = sv->conns; c != NULL; c = c->next) {
+		c->queued = 0;
+		conn_free(sv, c);
+	}
+	reap(sv);
+	sd_keyset_unref(sv->gen);
+	if (sv->epfd >= 0)
+		close(sv->epfd);
+	if (sv->evfd >= 0)
+		close(sv->evfd);
+	if (sv->sigfd >= 0)
+		close(sv->sigfd);
+	pthread_mutex_destroy(&sv->mu);
+	pthread_cond_destroy(&sv->cv);
+}
+
+int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
+{
+	struct server sv;
+	struct epoll_event evs[64];
+	int64_t drain_until = 0;
+	int n, i, ret = 0;
+	struct conn *c;
+
+	memset(&sv, 0, sizeof(sv));
+	sv.s = s;
+	sv.epfd = sv.evfd = sv.sigfd = -1;
+	apply_generation(&sv);
+	if (setup(&sv, nworkers) != 0) {
+		LOG_E(&s->log, "cannot start the event loop: %s", strerror(errno));
+		teardown(&sv);
+		return -1;
+	}
+	sd_notify_msg("READY=1");
+	LOG_I(&s->log, "ready: %u signing workers", nworkers);
+	for (;;) {
+		if (drain_until != 0 && (drained(&sv) || now_ms() > drain_until))
+			break;
+		n = epoll_wait(sv.epfd, evs, 64, 500);
+		if (n < 0 && errno != EINTR) {
+			LOG_E(&s->log, "epoll_wait: %s", strerror(errno));
+			ret = -1;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+
+			if (p == &s->listen_fd) {
+				on_accept(&sv);
+			} else if (p == &sv.evfd) {
+				on_completions(&sv);
+			} else if (p == &sv.sigfd) {
+				if (on_signal(&sv, reload) && drain_until == 0) {
+					LOG_I(&s->log, "stopping: draining in-flight requests");
+					sd_notify_msg("STOPPING=1");
+					drain_until = now_ms() + DRAIN_TIMEOUT_MS;
+					epoll_ctl(sv.epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+					for (c = sv.conns; c != NULL; c = c->next)
+						c->closing = 1;
+				}
+			} else {
+				c = p;
+				if (c->gone)
+					continue;
+				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					on_readable(&sv, c);
+				else if (evs[i].events & EPOLLOUT)
+					flush(&sv, c);
+			}
+		}
+		check_timeouts(&sv);
+		reap(&sv);
+	}
+	teardown(&sv);
+	return ret;
+}

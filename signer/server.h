@@ -1,0 +1,20 @@
+/* The listener, connections and the worker pool. */
+#ifndef SD_SERVER_H
+#define SD_SERVER_H
+
+#include "signer/signer.h"
+
+/* Open the listening socket from the config, or take it from systemd (LISTEN_FDS). */
+int sd_listen(struct signer *s, const struct cfg *cfg, struct sd_err *e);
+
+/*
+ * Serve until SIGTERM/SIGINT (drain, then return 0). SIGHUP calls reload.
+ * The caller has blocked SIGHUP, SIGTERM and SIGINT in every thread.
+ */
+typedef void (*sd_reload_fn)(struct signer *s);
+int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload);
+
+/* systemd notification (no-op without NOTIFY_SOCKET). */
+void sd_notify_msg(const char *msg);
+
+#endif

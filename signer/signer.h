@@ -1,0 +1,119 @@
+/* The daemon's state: one struct signer, no globals. */
+#ifndef SD_SIGNER_H
+#define SD_SIGNER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "authenticode/authenticode.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "config/config.h"
+#include "pkcs11/p11.h"
+#include "proto/proto.h"
+#include "signer/log.h"
+
+/* One configured key, immutable once loaded. */
+struct sd_key {
+	const struct cfg_key *cfg; /* points into the generation's cfg */
+	struct p11_key *p11;
+	au_sign_fn sign; /* signs on the token (p11_key_sign); fuzzers plug in their own */
+	void *sign_ctx;
+	X509 *cert;
+	STACK_OF(X509) *chain; /* intermediates (and root) from the chain file */
+	uint8_t *cert_der;
+	size_t cert_der_len;
+	uint8_t **chain_der;
+	size_t *chain_der_len;
+	size_t nchain;
+	int self_signed;
+	struct sd_key_info info; /* precomputed for LIST_KEYS */
+};
+
+/*
+ * A generation: the config and the keys loaded from it. Requests hold a
+ * reference for their whole life, so a SIGHUP that swaps generations never
+ * pulls a key out from under an in-flight signature.
+ */
+struct sd_keyset {
+	atomic_int refs;
+	struct cfg *cfg;
+	struct sd_key *keys;
+	size_t nkeys;
+	struct sd_key *def;
+};
+
+/* Who is on the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
+struct sd_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[64];
+	int ngroups;
+};
+
+struct sd_counters {
+	atomic_ulong requests;
+	atomic_ulong signatures;
+	atomic_ulong errors;
+	atomic_ulong connections;
+	atomic_ulong rejected_connections;
+};
+
+struct signer {
+	struct sd_log log;
+	const char *config_path;
+	struct p11_module *mod;
+	struct p11_token *tok;
+	pthread_mutex_t gen_mu;
+	struct sd_keyset *gen; /* current generation (guarded by gen_mu) */
+	struct sd_counters ctr;
+	time_t started;
+	int listen_fd;
+	int foreground;
+};
+
+/* Token: load the module, open sessions and log in (from cfg->token). */
+int sd_token_open(struct signer *s, const struct cfg *cfg, struct sd_err *e);
+
+/* Build a generation from cfg (takes ownership of cfg, also on failure). */
+int sd_keyset_load(struct signer *s, struct cfg *cfg, struct sd_keyset **out, struct sd_err *e);
+void sd_keyset_ref(struct sd_keyset *ks);
+void sd_keyset_unref(struct sd_keyset *ks);
+/* Current generation with a reference held; release with sd_keyset_unref. */
+struct sd_keyset *sd_current(struct signer *s);
+/* Install ks as the current generation (takes its reference). */
+void sd_install(struct signer *s, struct sd_keyset *ks);
+/*
+ * Finish a key whose cfg, cert, chain, sign and sign_ctx are set: DER
+ * encodings, self-signed flag and the LIST_KEYS info.
+ */
+int sd_key_finish(struct sd_key *k, struct sd_err *e);
+
+/* Look a key up by name ("" = default). */
+struct sd_key *sd_keyset_find(struct sd_keyset *ks, const char *name);
+
+/* Whether a peer matches any of the rules (nrules == 0: allowed). */
+int sd_peer_allowed(const struct sd_peer *p, const struct cfg_principal *rules, size_t nrules);
+
+/*
+ * The request handler: a pure function of (signer, peer, request frame body)
+ * that appends exactly one response frame to out. type and body come from
+ * proto_frame_peek. Never fails: errors become ERROR frames.
+ */
+void sd_handle(struct signer *s, const struct sd_peer *peer, uint8_t type, const uint8_t *body,
+	       size_t len, struct wbuf *out);
+
+/* Signature-time checks and SignedData construction for SIGN_CAB. */
+int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
+		const struct sd_sign_req *req, uint8_t **p7, size_t *p7len, struct sd_err *e);
+
+/* Certificate validity against now and the key's min_validity. */
+int sd_check_validity(const struct sd_key *k, time_t now, struct sd_err *e);
+
+#endif

@@ -1,0 +1,200 @@
+/* signerd: the signing daemon's entry point. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "signer/server.h"
+
+#define EXIT_CONFIG 1
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: signerd [-c FILE] [-f] [-v] [--check] [--version]\n"
+		   "  -c FILE    configuration (default " CFG_DEFAULT_PATH ")\n"
+		   "  -f         stay in the foreground and log to stderr\n"
+		   "  -v         verbose (debug) logging\n"
+		   "  --check    validate config, token, keys and certificates; exit 0 or 1\n"
+		   "  --version  print the version\n");
+}
+
+static void harden(struct signer *s)
+{
+	struct rlimit rl = {0, 0};
+
+	signal(SIGPIPE, SIG_IGN);
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (geteuid() == 0)
+		LOG_W(&s->log, "running as root; deploy/ runs signerd as its own user");
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* What a reload cannot change without a restart. */
+static int restart_needed(const struct cfg *a, const struct cfg *b, const char **what)
+{
+	*what = !same_str(a->token.module, b->token.module)	    ? "token.module"
+		: !same_str(a->token.uri, b->token.uri)		    ? "token.uri"
+		: !same_str(a->token.pin_file, b->token.pin_file) ? "token.pin_file"
+		: !same_str(a->token.pin_env, b->token.pin_env)	    ? "token.pin_env"
+		: a->token.sessions != b->token.sessions	    ? "token.sessions"
+		: !same_str(a->socket.path, b->socket.path)	    ? "socket.path"
+								    : NULL;
+	return *what != NULL;
+}
+
+static void reload(struct signer *s)
+{
+	struct cfg *cfg = NULL;
+	struct sd_keyset *ks = NULL, *cur;
+	struct sd_err e = {0};
+	const char *what;
+	int bad;
+
+	LOG_I(&s->log, "SIGHUP: reloading %s", s->config_path);
+	if (cfg_load_file(s->config_path, &cfg, &e) != 0) {
+		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
+		return;
+	}
+	cur = sd_current(s);
+	bad = cur != NULL && restart_needed(cur->cfg, cfg, &what);
+	sd_keyset_unref(cur);
+	if (bad) {
+		LOG_E(&s->log, "reload refused, keeping the running configuration: %s changed; "
+			       "that needs a restart",
+		      what);
+		cfg_free(cfg);
+		return;
+	}
+	if (sd_keyset_load(s, cfg, &ks, &e) != 0) {
+		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
+		return;
+	}
+	sd_install(s, ks);
+	LOG_I(&s->log, "reloaded: %zu keys, default \"%s\"", ks->nkeys, ks->def->cfg->name);
+}
+
+static void print_check(struct signer *s, struct sd_keyset *ks)
+{
+	size_t i;
+	struct sd_err e;
+	const struct sd_key *k;
+
+	printf("config: %s: ok\n", s->config_path);
+	printf("token: \"%s\" via %s: logged in, %u sessions\n", s->tok->label, s->mod->path,
+	       s->tok->nsess);
+	for (i = 0; i < ks->nkeys; i++) {
+		k = &ks->keys[i];
+		printf("key %s%s: %s, subject %s, serial %s, sha1 %s, notAfter %s, revocation %s",
+		       k->info.name, k->info.is_default ? " (default)" : "", k->info.state,
+		       k->info.subject, k->info.serial, k->info.sha1, k->info.not_after,
+		       k->info.revocation);
+		memset(&e, 0, sizeof(e));
+		if (sd_check_validity(k, time(NULL), &e) != 0)
+			printf(": WARNING %s: %s", sd_code_name(e.code), e.msg);
+		printf("\n");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"check", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},  {NULL, 0, NULL, 0},
+	};
+	struct signer s;
+	struct cfg *cfg = NULL;
+	struct sd_keyset *ks = NULL;
+	struct sd_err e = {0};
+	int c, check = 0, verbose = 0, ret = EXIT_CONFIG;
+	sigset_t set;
+
+	memset(&s, 0, sizeof(s));
+	s.config_path = CFG_DEFAULT_PATH;
+	s.listen_fd = -1;
+	while ((c = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			s.config_path = optarg;
+			break;
+		case 'f':
+			s.foreground = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'V':
+			printf("signerd %s\n", SIGNERD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	sd_log_open(&s.log, s.foreground || check, verbose);
+	harden(&s);
+	pthread_mutex_init(&s.gen_mu, NULL);
+	s.started = time(NULL);
+	if (cfg_load_file(s.config_path, &cfg, &e) != 0) {
+		LOG_E(&s.log, "%s", e.msg);
+		goto out;
+	}
+	if (sd_token_open(&s, cfg, &e) != 0) {
+		LOG_E(&s.log, "%s", e.msg);
+		cfg_free(cfg);
+		if (e.code == SD_E_NOT_AUTHORIZED)
+			ret = P11_EXIT_BAD_PIN;
+		goto out;
+	}
+	if (sd_keyset_load(&s, cfg, &ks, &e) != 0) {
+		LOG_E(&s.log, "%s", e.msg);
+		goto out;
+	}
+	sd_install(&s, ks);
+	if (check) {
+		print_check(&s, ks);
+		ret = 0;
+		goto out;
+	}
+	/* Signals are taken synchronously by the event loop (signalfd). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (sd_listen(&s, ks->cfg, &e) != 0) {
+		LOG_E(&s.log, "%s", e.msg);
+		goto out;
+	}
+	ret = sd_serve(&s, ks->cfg->token.sessions, reload) == 0 ? 0 : EXIT_CONFIG;
+	LOG_I(&s.log, "stopped");
+out:
+	if (s.listen_fd >= 0)
+		close(s.listen_fd);
+	sd_install(&s, NULL);
+	p11_token_free(s.tok);
+	p11_module_free(s.mod);
+	pthread_mutex_destroy(&s.gen_mu);
+	return ret;
+}
