@@ -49,6 +49,23 @@ int sd_err_set(struct sd_err *e, uint32_t code, const char *fmt, ...)
 	return -1;
 }
 
+int sd_err_prefix(struct sd_err *e, const char *fmt, ...)
+{
+	char old[sizeof(e->msg)], pre[sizeof(e->msg)];
+	va_list ap;
+
+	if (e == NULL)
+		return -1;
+	/* Never format a buffer into itself: copy the old message first. */
+	memcpy(old, e->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	snprintf(e->msg, sizeof(e->msg), "%s%s", pre, old);
+	return -1;
+}
+
 int sd_err_openssl(struct sd_err *e, uint32_t code, const char *what)
 {
 	char buf[256];

@@ -49,6 +49,9 @@ struct sd_err {
 int sd_err_set(struct sd_err *e, uint32_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Prefix e->msg with formatted context ("key \"x\": " + old message); returns -1. */
+int sd_err_prefix(struct sd_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Append the first OpenSSL error queue entry to e->msg and clear the queue. */
 int sd_err_openssl(struct sd_err *e, uint32_t code, const char *what);
 

@@ -155,18 +155,18 @@ static int load_key(struct signer *s, const struct cfg_key *ck, struct sd_key *k
 
 	k->cfg = ck;
 	if (p11_uri_parse(ck->uri, &u, e) != 0)
-		return sd_err_set(e, e->code, "key \"%s\": %s", ck->name, e->msg);
+		return sd_err_prefix(e, "key \"%s\": ", ck->name);
 	if (p11_key_find(s->tok, &u, &k->p11, e) != 0)
-		return sd_err_set(e, e->code, "key \"%s\": %s", ck->name, e->msg);
+		return sd_err_prefix(e, "key \"%s\": ", ck->name);
 	if (ck->certificate != NULL) {
 		if (read_certs(ck->certificate, &sk, e) != 0)
-			return sd_err_set(e, e->code, "key \"%s\": %s", ck->name, e->msg);
+			return sd_err_prefix(e, "key \"%s\": ", ck->name);
 		k->cert = sk_X509_shift(sk);
 		sk_X509_pop_free(sk, X509_free);
 		sk = NULL;
 	} else {
 		if (p11_key_read_cert(k->p11, &k->cert, e) != 0)
-			return sd_err_set(e, e->code, "key \"%s\": %s", ck->name, e->msg);
+			return sd_err_prefix(e, "key \"%s\": ", ck->name);
 		if (k->cert == NULL)
 			return sd_err_set(e, SD_E_UNKNOWN_KEY,
 					  "key \"%s\": no certificate: none on the token under the "
@@ -174,9 +174,9 @@ static int load_key(struct signer *s, const struct cfg_key *ck, struct sd_key *k
 					  ck->name);
 	}
 	if (p11_key_check_cert(k->p11, k->cert, e) != 0)
-		return sd_err_set(e, e->code, "key \"%s\": %s", ck->name, e->msg);
+		return sd_err_prefix(e, "key \"%s\": ", ck->name);
 	if (ck->chain != NULL && read_certs(ck->chain, &k->chain, e) != 0)
-		return sd_err_set(e, e->code, "key \"%s\": chain: %s", ck->name, e->msg);
+		return sd_err_prefix(e, "key \"%s\": chain: ", ck->name);
 	k->sign = token_sign;
 	k->sign_ctx = k->p11;
 	return sd_key_finish(k, e);
