@@ -16,13 +16,13 @@
 #define CAB_MAX_FILE_SIZE ((size_t)0x7fffffff)
 
 struct cab_layout {
-	uint32_t cb_cabinet;  /* cbCabinet of the input as found */
+	uint32_t cb_cabinet; /* cbCabinet of the input as found */
 	uint16_t c_folders;
 	uint16_t c_files;
-	int has_sig_reserve;  /* input already has the 20-byte signature reserve */
-	uint32_t sig_offset;  /* from the reserve; 0 when none */
-	uint32_t sig_len;     /* padded length from the reserve; 0 when none */
-	int signed_;          /* a signature blob is present after cbCabinet */
+	int has_sig_reserve; /* input already has the 20-byte signature reserve */
+	uint32_t sig_offset; /* from the reserve; 0 when none */
+	uint32_t sig_len;    /* padded length from the reserve; 0 when none */
+	int signed_;	     /* a signature blob is present after cbCabinet */
 };
 
 /*

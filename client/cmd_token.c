@@ -8,7 +8,7 @@
 #include "client/token.h"
 #include "common/file.h"
 
-#define EXIT_FAIL 1
+#define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
 static void usage(FILE *f)
@@ -29,11 +29,16 @@ static void usage(FILE *f)
 static int parse(int argc, char **argv, struct tok_opts *o)
 {
 	static const struct option opts[] = {
-	    {"module", required_argument, NULL, 'm'}, {"token", required_argument, NULL, 't'},
-	    {"pin-file", required_argument, NULL, 'P'}, {"label", required_argument, NULL, 'l'},
-	    {"type", required_argument, NULL, 'T'},     {"subject", required_argument, NULL, 's'},
-	    {"years", required_argument, NULL, 'y'},    {"self-signed", no_argument, NULL, 'S'},
-	    {"pass-file", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+	    {"module", required_argument, NULL, 'm'},
+	    {"token", required_argument, NULL, 't'},
+	    {"pin-file", required_argument, NULL, 'P'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"type", required_argument, NULL, 'T'},
+	    {"subject", required_argument, NULL, 's'},
+	    {"years", required_argument, NULL, 'y'},
+	    {"self-signed", no_argument, NULL, 'S'},
+	    {"pass-file", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
 	    {"so-pin-file", required_argument, NULL, 'O'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -46,17 +51,39 @@ static int parse(int argc, char **argv, struct tok_opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'm': o->module = optarg; break;
-		case 't': o->token = optarg; break;
-		case 'c': o->config = optarg; break;
-		case 'P': o->pin_file = optarg; break;
-		case 'l': o->label = optarg; break;
-		case 'T': o->type = optarg; break;
-		case 's': o->subject = optarg; break;
-		case 'o': o->out = optarg; break;
-		case 'p': o->pass_file = optarg; break;
-		case 'O': o->so_pin_file = optarg; break;
-		case 'S': o->self_signed = 1; break;
+		case 'm':
+			o->module = optarg;
+			break;
+		case 't':
+			o->token = optarg;
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'P':
+			o->pin_file = optarg;
+			break;
+		case 'l':
+			o->label = optarg;
+			break;
+		case 'T':
+			o->type = optarg;
+			break;
+		case 's':
+			o->subject = optarg;
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'p':
+			o->pass_file = optarg;
+			break;
+		case 'O':
+			o->so_pin_file = optarg;
+			break;
+		case 'S':
+			o->self_signed = 1;
+			break;
 		case 'y':
 			o->years = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || o->years < 1 || o->years > 50) {
@@ -64,8 +91,11 @@ static int parse(int argc, char **argv, struct tok_opts *o)
 				return -1;
 			}
 			break;
-		case 'h': usage(stdout); exit(0);
-		default: return -1;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
 		}
 	}
 	if (optind < argc)
@@ -195,16 +225,19 @@ static int do_attest(struct tok_ctx *t, const struct tok_opts *o, struct sd_err 
 	       "CKA_NEVER_EXTRACTABLE: %s\nCKA_LOCAL: %s\nCKA_SIGN: %s\nCKA_DECRYPT: %s\n"
 	       "CKA_UNWRAP: %s\nCKA_DERIVE: %s\nCKA_ALWAYS_AUTHENTICATE: %s\n",
 	       attr_text(a.sensitive), attr_text(a.always_sensitive), attr_text(a.extractable),
-	       attr_text(a.never_extractable), attr_text(a.local), attr_text(a.sign), attr_text(a.decrypt), attr_text(a.unwrap),
-	       attr_text(a.derive), attr_text(a.always_authenticate));
-	printf("origin: %s\n", a.local == 1 ? "generated on the token (CKA_LOCAL true)"
-					     : "imported, not generated on the token (CKA_LOCAL false)");
+	       attr_text(a.never_extractable), attr_text(a.local), attr_text(a.sign),
+	       attr_text(a.decrypt), attr_text(a.unwrap), attr_text(a.derive),
+	       attr_text(a.always_authenticate));
+	printf("origin: %s\n", a.local == 1
+				   ? "generated on the token (CKA_LOCAL true)"
+				   : "imported, not generated on the token (CKA_LOCAL false)");
 	if (a.sensitive == 1 && a.extractable == 0) {
 		printf("verdict: non-exportable\n");
 		ret = 0;
 	} else {
-		sd_err_set(e, SD_E_INTERNAL, "key \"%s\" can leave the token (sensitive=%s, "
-					     "extractable=%s)",
+		sd_err_set(e, SD_E_INTERNAL,
+			   "key \"%s\" can leave the token (sensitive=%s, "
+			   "extractable=%s)",
 			   k->label, attr_text(a.sensitive), attr_text(a.extractable));
 	}
 out:

@@ -177,7 +177,8 @@ int tok_check_codesign_cert(struct p11_key *k, X509 *x, struct sd_err *e)
 
 	if (pk == NULL || EVP_PKEY_eq(pk, k->pub) != 1)
 		return sd_err_set(e, SD_E_BAD_REQUEST,
-				  "the certificate's public key does not match key \"%s\"", k->label);
+				  "the certificate's public key does not match key \"%s\"",
+				  k->label);
 	if (!(X509_get_extension_flags(x) & EXFLAG_XKUSAGE) ||
 	    !(X509_get_extended_key_usage(x) & XKU_CODE_SIGN))
 		return sd_err_set(e, SD_E_BAD_REQUEST,

@@ -136,8 +136,8 @@ int p11_keytype_parse(const char *s, enum p11_keytype *t);
  * CKA_DERIVE false. CKA_ID is random (16 bytes) and CKA_LABEL is label.
  * Refuses when a key with that label exists.
  */
-int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type,
-	       struct p11_key **out, struct sd_err *e);
+int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type, struct p11_key **out,
+	       struct sd_err *e);
 
 /* Store cert as a CKO_CERTIFICATE with the key's CKA_ID and CKA_LABEL (replacing one there). */
 int p11_store_cert(struct p11_key *k, X509 *cert, struct sd_err *e);

@@ -1,4 +1,5 @@
-/* Token administration: key generation with explicit attributes, certificate objects, attestation. */
+/* Token administration: key generation with explicit attributes, certificate objects, attestation.
+ */
 #include "pkcs11/p11.h"
 
 #include <stdlib.h>
@@ -37,12 +38,12 @@ static int label_exists(struct p11_token *t, CK_SESSION_HANDLE s, const char *la
 	return n > 0;
 }
 
-int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type,
-	       struct p11_key **out, struct sd_err *e)
+int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type, struct p11_key **out,
+	       struct sd_err *e)
 {
 	/* DER OID of prime256v1 (1.2.840.10045.3.1.7) for CKA_EC_PARAMS. */
-	static const uint8_t p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
-					   0x3d, 0x03, 0x01, 0x07};
+	static const uint8_t p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+					   0xce, 0x3d, 0x03, 0x01, 0x07};
 	static const uint8_t f4[] = {0x01, 0x00, 0x01};
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG bits = type == P11_RSA2048 ? 2048 : type == P11_RSA4096 ? 4096 : 3072;
@@ -50,18 +51,14 @@ int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type,
 			     NULL, 0};
 	uint8_t id[16];
 	CK_ULONG llen = strlen(label);
-	CK_ATTRIBUTE pub[8], priv[] = {
-				     {CKA_TOKEN, &yes, sizeof(yes)},
-				     {CKA_PRIVATE, &yes, sizeof(yes)},
-				     {CKA_SENSITIVE, &yes, sizeof(yes)},
-				     {CKA_EXTRACTABLE, &no, sizeof(no)},
-				     {CKA_SIGN, &yes, sizeof(yes)},
-				     {CKA_DECRYPT, &no, sizeof(no)},
-				     {CKA_UNWRAP, &no, sizeof(no)},
-				     {CKA_DERIVE, &no, sizeof(no)},
-				     {CKA_ID, id, sizeof(id)},
-				     {CKA_LABEL, (void *)label, llen},
-			     };
+	CK_ATTRIBUTE pub[8],
+	    priv[] = {
+		{CKA_TOKEN, &yes, sizeof(yes)},	    {CKA_PRIVATE, &yes, sizeof(yes)},
+		{CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
+		{CKA_SIGN, &yes, sizeof(yes)},	    {CKA_DECRYPT, &no, sizeof(no)},
+		{CKA_UNWRAP, &no, sizeof(no)},	    {CKA_DERIVE, &no, sizeof(no)},
+		{CKA_ID, id, sizeof(id)},	    {CKA_LABEL, (void *)label, llen},
+	    };
 	CK_ULONG npub = 0;
 	CK_OBJECT_HANDLE hpub, hpriv;
 	CK_SESSION_HANDLE s;
@@ -87,8 +84,9 @@ int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type,
 	}
 	s = p11_session_get(t);
 	if (label_exists(t, s, label)) {
-		sd_err_set(e, SD_E_BAD_REQUEST, "a private key labelled \"%s\" already exists on \"%s\"",
-			   label, t->label);
+		sd_err_set(e, SD_E_BAD_REQUEST,
+			   "a private key labelled \"%s\" already exists on \"%s\"", label,
+			   t->label);
 		goto out;
 	}
 	rv = t->mod->f->C_GenerateKeyPair(s, &mech, pub, npub, priv, sizeof(priv) / sizeof(*priv),
@@ -157,7 +155,8 @@ int p11_store_cert(struct p11_key *k, X509 *cert, struct sd_err *e)
 			sd_err_set(e, SD_E_INTERNAL, "C_CreateObject(certificate): %s",
 				   p11_rv_name(rv));
 		} else {
-			/* Replace: drop the previous certificate objects only once the new one exists. */
+			/* Replace: drop the previous certificate objects only once the new one
+			 * exists. */
 			for (i = 0; i < nold; i++)
 				t->mod->f->C_DestroyObject(s, old[i]);
 			ret = 0;
@@ -175,15 +174,17 @@ int p11_key_attest(struct p11_key *k, struct p11_attest *a, struct sd_err *e)
 {
 	CK_BBOOL v[10];
 	CK_ATTRIBUTE t[] = {
-	    {CKA_SENSITIVE, &v[0], 1},	     {CKA_ALWAYS_SENSITIVE, &v[1], 1},
-	    {CKA_EXTRACTABLE, &v[2], 1},    {CKA_NEVER_EXTRACTABLE, &v[3], 1},
-	    {CKA_LOCAL, &v[4], 1},	     {CKA_SIGN, &v[5], 1},
-	    {CKA_DECRYPT, &v[6], 1},	     {CKA_UNWRAP, &v[7], 1},
-	    {CKA_DERIVE, &v[8], 1},	     {CKA_ALWAYS_AUTHENTICATE, &v[9], 1},
+	    {CKA_SENSITIVE, &v[0], 1},	 {CKA_ALWAYS_SENSITIVE, &v[1], 1},
+	    {CKA_EXTRACTABLE, &v[2], 1}, {CKA_NEVER_EXTRACTABLE, &v[3], 1},
+	    {CKA_LOCAL, &v[4], 1},	 {CKA_SIGN, &v[5], 1},
+	    {CKA_DECRYPT, &v[6], 1},	 {CKA_UNWRAP, &v[7], 1},
+	    {CKA_DERIVE, &v[8], 1},	 {CKA_ALWAYS_AUTHENTICATE, &v[9], 1},
 	};
-	int *dst[] = {&a->sensitive, &a->always_sensitive, &a->extractable, &a->never_extractable,
-		      &a->local, &a->sign, &a->decrypt, &a->unwrap, &a->derive,
-		      &a->always_authenticate};
+	int *dst[] = {&a->sensitive,   &a->always_sensitive,
+		      &a->extractable, &a->never_extractable,
+		      &a->local,       &a->sign,
+		      &a->decrypt,     &a->unwrap,
+		      &a->derive,      &a->always_authenticate};
 	CK_SESSION_HANDLE s = p11_session_get(k->tok);
 	size_t i;
 	CK_RV rv;
@@ -195,7 +196,8 @@ int p11_key_attest(struct p11_key *k, struct p11_attest *a, struct sd_err *e)
 	}
 	p11_session_put(k->tok, s);
 	if (a->sensitive < 0 && a->extractable < 0)
-		return sd_err_set(e, SD_E_INTERNAL, "key \"%s\": attributes cannot be read", k->label);
+		return sd_err_set(e, SD_E_INTERNAL, "key \"%s\": attributes cannot be read",
+				  k->label);
 	return 0;
 }
 
@@ -216,7 +218,8 @@ static int sig_nid(struct p11_key *k, const EVP_MD *md)
 	int nid = 0;
 
 	if (!OBJ_find_sigid_by_algs(&nid, EVP_MD_get_type(md),
-				    k->type == CKK_RSA ? NID_rsaEncryption : NID_X9_62_id_ecPublicKey))
+				    k->type == CKK_RSA ? NID_rsaEncryption
+						       : NID_X9_62_id_ecPublicKey))
 		return NID_undef;
 	return nid;
 }
@@ -232,13 +235,15 @@ int p11_sign_x509(struct p11_key *k, X509 *x, const EVP_MD *md, struct sd_err *e
 	int tl, ret = -1;
 
 	if (nid == NID_undef)
-		return sd_err_set(e, SD_E_INTERNAL, "no signature algorithm for this key and digest");
+		return sd_err_set(e, SD_E_INTERNAL,
+				  "no signature algorithm for this key and digest");
 	/*
 	 * OpenSSL has no setter for a certificate's algorithm fields and
 	 * signature; they are mutable members reached through the const getters.
 	 */
 	X509_get0_signature(&csig, &calg, x);
-	if (!X509_ALGOR_set0((X509_ALGOR *)X509_get0_tbs_sigalg(x), OBJ_nid2obj(nid), ptype, NULL) ||
+	if (!X509_ALGOR_set0((X509_ALGOR *)X509_get0_tbs_sigalg(x), OBJ_nid2obj(nid), ptype,
+			     NULL) ||
 	    !X509_ALGOR_set0((X509_ALGOR *)calg, OBJ_nid2obj(nid), ptype, NULL))
 		return sd_err_set(e, SD_E_INTERNAL, "cannot set the signature algorithm");
 	tl = i2d_re_X509_tbs(x, &tbs);

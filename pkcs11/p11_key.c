@@ -34,8 +34,8 @@ static int get_attr(struct p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o
 {
 	CK_ATTRIBUTE a = {type, NULL, 0};
 
-	if (t->mod->f->C_GetAttributeValue(s, o, &a, 1) != CKR_OK ||
-	    a.ulValueLen == (CK_ULONG)-1 || a.ulValueLen > 65536)
+	if (t->mod->f->C_GetAttributeValue(s, o, &a, 1) != CKR_OK || a.ulValueLen == (CK_ULONG)-1 ||
+	    a.ulValueLen > 65536)
 		return -1;
 	a.pValue = malloc(a.ulValueLen ? a.ulValueLen : 1);
 	if (a.pValue == NULL)
@@ -144,7 +144,8 @@ static int load_public(struct p11_key *k, CK_SESSION_HANDLE s, struct sd_err *e)
 	free(b);
 	if (k->pub == NULL)
 		return sd_err_set(e, SD_E_INTERNAL,
-				  "key \"%s\": cannot read its public key from the token", k->label);
+				  "key \"%s\": cannot read its public key from the token",
+				  k->label);
 	return 0;
 }
 
@@ -224,9 +225,10 @@ int p11_key_find(struct p11_token *t, const struct p11_uri *u, struct p11_key **
 		ret = sd_err_set(e, SD_E_UNKNOWN_KEY, "no private key \"%s\" on token \"%s\"",
 				 u->object[0] ? u->object : "(by id)", t->label);
 	else if (count > 1)
-		ret = sd_err_set(e, SD_E_UNKNOWN_KEY,
-				 "more than one private key matches \"%s\" on token \"%s\"; add id=",
-				 u->object, t->label);
+		ret = sd_err_set(
+		    e, SD_E_UNKNOWN_KEY,
+		    "more than one private key matches \"%s\" on token \"%s\"; add id=", u->object,
+		    t->label);
 	else
 		ret = key_from_handle(t, s, h, out, e);
 	p11_session_put(t, s);
@@ -356,7 +358,8 @@ int p11_key_sign(struct p11_key *k, int md_nid, const uint8_t *hash, size_t hash
 	if (k->type == CKK_RSA) {
 		*siglen = outlen;
 	} else if (ecdsa_to_der(raw, outlen, sig, siglen) != 0) {
-		sd_err_set(e, SD_E_INTERNAL, "key \"%s\": bad ECDSA signature from token", k->label);
+		sd_err_set(e, SD_E_INTERNAL, "key \"%s\": bad ECDSA signature from token",
+			   k->label);
 		goto out;
 	}
 	ret = 0;
@@ -425,8 +428,8 @@ int p11_key_read_cert(struct p11_key *k, X509 **out, struct sd_err *e)
 	if (*out == NULL || p != v + vl) {
 		X509_free(*out);
 		*out = NULL;
-		sd_err_set(e, SD_E_INTERNAL, "key \"%s\": the certificate on the token is not valid DER",
-			   k->label);
+		sd_err_set(e, SD_E_INTERNAL,
+			   "key \"%s\": the certificate on the token is not valid DER", k->label);
 		goto out;
 	}
 	ret = 0;

@@ -67,7 +67,8 @@ int p11_module_load(const char *path, char *const *allowed, size_t nallowed,
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = m->f->C_Initialize(&args);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		sd_err_set(e, SD_E_TOKEN_UNAVAILABLE, "%s: C_Initialize: %s", rpath, p11_rv_name(rv));
+		sd_err_set(e, SD_E_TOKEN_UNAVAILABLE, "%s: C_Initialize: %s", rpath,
+			   p11_rv_name(rv));
 		m->f = NULL;
 		goto fail;
 	}

@@ -58,8 +58,9 @@ int p11_find_slot(struct p11_module *m, const struct p11_uri *u, CK_SLOT_ID *slo
 		if (!token_matches(&ti, u, label))
 			continue;
 		if (found) {
-			sd_err_set(e, SD_E_TOKEN_UNAVAILABLE,
-				   "pkcs11 URI matches more than one token; add serial= or slot-id=");
+			sd_err_set(
+			    e, SD_E_TOKEN_UNAVAILABLE,
+			    "pkcs11 URI matches more than one token; add serial= or slot-id=");
 			goto out;
 		}
 		found = 1;
@@ -104,10 +105,10 @@ static int login(struct p11_token *t, CK_SESSION_HANDLE s, struct sd_err *e)
 		return 0;
 	if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_INVALID ||
 	    rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_EXPIRED)
-		return sd_err_set(e, SD_E_NOT_AUTHORIZED,
-				  "token \"%s\": login refused: %s (not retried)%s", t->label,
-				  p11_rv_name(rv),
-				  (ti.flags & CKF_USER_PIN_COUNT_LOW) ? "; PIN retry count is low" : "");
+		return sd_err_set(
+		    e, SD_E_NOT_AUTHORIZED, "token \"%s\": login refused: %s (not retried)%s",
+		    t->label, p11_rv_name(rv),
+		    (ti.flags & CKF_USER_PIN_COUNT_LOW) ? "; PIN retry count is low" : "");
 	return sd_err_set(e, SD_E_TOKEN_UNAVAILABLE, "token \"%s\": C_Login: %s", t->label,
 			  p11_rv_name(rv));
 }

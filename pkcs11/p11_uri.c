@@ -65,7 +65,8 @@ static int parse_attr(const char *a, size_t n, struct p11_uri *u, struct sd_err 
 	char *end;
 
 	if (eq == NULL)
-		return sd_err_set(e, SD_E_BAD_REQUEST, "pkcs11 URI: attribute \"%.*s\" has no value",
+		return sd_err_set(e, SD_E_BAD_REQUEST,
+				  "pkcs11 URI: attribute \"%.*s\" has no value",
 				  (int)(n > 64 ? 64 : n), a);
 	kl = (size_t)(eq - a);
 	v = eq + 1;
@@ -108,8 +109,8 @@ static int parse_attr(const char *a, size_t n, struct p11_uri *u, struct sd_err 
 		else if (strcmp(tmp, "cert") == 0)
 			u->type = CKO_CERTIFICATE;
 		else
-			return sd_err_set(e, SD_E_BAD_REQUEST, "pkcs11 URI: unsupported type \"%s\"",
-					  tmp);
+			return sd_err_set(e, SD_E_BAD_REQUEST,
+					  "pkcs11 URI: unsupported type \"%s\"", tmp);
 		return 0;
 	}
 	if (IS("library-manufacturer") || IS("library-description") || IS("library-version") ||
@@ -127,7 +128,8 @@ int p11_uri_parse(const char *s, struct p11_uri *u, struct sd_err *e)
 	memset(u, 0, sizeof(*u));
 	u->type = -1;
 	if (strncasecmp(s, "pkcs11:", 7) != 0)
-		return sd_err_set(e, SD_E_BAD_REQUEST, "not a pkcs11: URI (must start with \"pkcs11:\")");
+		return sd_err_set(e, SD_E_BAD_REQUEST,
+				  "not a pkcs11: URI (must start with \"pkcs11:\")");
 	p = s + 7;
 	q = strchr(p, '?');
 	end = q ? q : p + strlen(p);
@@ -142,8 +144,9 @@ int p11_uri_parse(const char *s, struct p11_uri *u, struct sd_err *e)
 	if (q != NULL) {
 		/* Only pin-source/pin-value are meaningful; a PIN in a URI is refused. */
 		if (strstr(q, "pin-value=") != NULL)
-			return sd_err_set(e, SD_E_BAD_REQUEST,
-					  "pkcs11 URI: pin-value is not allowed; use pin_file or pin_env");
+			return sd_err_set(
+			    e, SD_E_BAD_REQUEST,
+			    "pkcs11 URI: pin-value is not allowed; use pin_file or pin_env");
 		if (strstr(q, "pin-source=") != NULL)
 			return sd_err_set(e, SD_E_BAD_REQUEST,
 					  "pkcs11 URI: pin-source is not supported; use pin_file");

@@ -124,8 +124,7 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint
 	if (req.digest_len <= SD_DIGEST_MAX)
 		sd_hex(req.digest, req.digest_len, dhex);
 	LOG_I(&s->log, "signed %s digest %s with key \"%s\" for uid %u pid %d", req.digest_alg,
-	      dhex, req.key[0] ? req.key : ks->def->cfg->name, (unsigned)peer->uid,
-	      (int)peer->pid);
+	      dhex, req.key[0] ? req.key : ks->def->cfg->name, (unsigned)peer->uid, (int)peer->pid);
 	goto out;
 fail:
 	if (e.code == SD_E_INTERNAL)
@@ -240,7 +239,8 @@ void sd_handle(struct signer *s, const struct sd_peer *peer, uint8_t type, const
 			break;
 		if (version < 1) {
 			sd_err_set(&e, SD_E_UNSUPPORTED_VERSION,
-				   "protocol version %u is not supported (server speaks 1)", version);
+				   "protocol version %u is not supported (server speaks 1)",
+				   version);
 			break;
 		}
 		/* A newer client gets the highest version we speak. */

@@ -42,7 +42,7 @@ int sd_token_open(struct signer *s, const struct cfg *cfg, struct sd_err *e)
 }
 
 /* Read every certificate in a PEM file, or the single one in a DER file. */
-static int read_certs(const char *path, STACK_OF(X509) **out, struct sd_err *e)
+static int read_certs(const char *path, STACK_OF(X509) * *out, struct sd_err *e)
 {
 	uint8_t *data = NULL;
 	size_t len = 0;

@@ -15,7 +15,7 @@ void sd_log_open(struct sd_log *l, int to_stderr, int verbose)
 
 void sd_logf(struct sd_log *l, int prio, const char *func, const char *fmt, ...)
 {
-	static const char *const names[] = {"emerg", "alert", "crit", "error",
+	static const char *const names[] = {"emerg",   "alert",	 "crit", "error",
 					    "warning", "notice", "info", "debug"};
 	char msg[1024];
 	va_list ap;

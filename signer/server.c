@@ -17,16 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PIPELINE 64      /* requests in flight per connection */
-#define IDLE_TIMEOUT_MS 60000 /* a connection with nothing pending */
+#define MAX_PIPELINE	 64    /* requests in flight per connection */
+#define IDLE_TIMEOUT_MS	 60000 /* a connection with nothing pending */
 #define DRAIN_TIMEOUT_MS 10000
-#define RBUF_CAP (4 + SD_FRAME_MAX)
+#define RBUF_CAP	 (4 + SD_FRAME_MAX)
 
 struct conn;
 
 struct slot {
-	struct slot *next;      /* in the connection's queue */
-	struct slot *next_job;  /* in the job or completion list */
+	struct slot *next;     /* in the connection's queue */
+	struct slot *next_job; /* in the job or completion list */
 	struct conn *c;
 	int done;
 	uint8_t type;
@@ -68,7 +68,7 @@ struct server {
 	unsigned nconns;
 	uint64_t request_timeout_ms;
 	unsigned max_connections;
-	struct sd_keyset *gen;             /* held for the allow rules below */
+	struct sd_keyset *gen;		   /* held for the allow rules below */
 	const struct cfg_principal *allow; /* socket.allow of gen's config */
 	size_t nallow;
 };
@@ -398,7 +398,8 @@ static void on_accept(struct server *sv)
 			atomic_fetch_add(&sv->s->ctr.rejected_connections, 1);
 			LOG_W(&sv->s->log, "refused connection from uid %u gid %u pid %d",
 			      (unsigned)c->peer.uid, (unsigned)c->peer.gid, (int)c->peer.pid);
-			fatal_reply(c, SD_E_NOT_AUTHORIZED, "this user is not allowed to use signerd");
+			fatal_reply(c, SD_E_NOT_AUTHORIZED,
+				    "this user is not allowed to use signerd");
 		}
 		flush(sv, c);
 	}

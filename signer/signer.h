@@ -25,7 +25,7 @@ struct sd_key {
 	au_sign_fn sign; /* signs on the token (p11_key_sign); fuzzers plug in their own */
 	void *sign_ctx;
 	X509 *cert;
-	STACK_OF(X509) *chain; /* intermediates (and root) from the chain file */
+	STACK_OF(X509) * chain; /* intermediates (and root) from the chain file */
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	uint8_t **chain_der;

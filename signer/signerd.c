@@ -13,7 +13,7 @@
 #include "signer/server.h"
 
 #define EXIT_CONFIG 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 
 static void usage(FILE *f)
 {
@@ -44,13 +44,13 @@ static int same_str(const char *a, const char *b)
 /* What a reload cannot change without a restart. */
 static int restart_needed(const struct cfg *a, const struct cfg *b, const char **what)
 {
-	*what = !same_str(a->token.module, b->token.module)	    ? "token.module"
-		: !same_str(a->token.uri, b->token.uri)		    ? "token.uri"
+	*what = !same_str(a->token.module, b->token.module)	  ? "token.module"
+		: !same_str(a->token.uri, b->token.uri)		  ? "token.uri"
 		: !same_str(a->token.pin_file, b->token.pin_file) ? "token.pin_file"
-		: !same_str(a->token.pin_env, b->token.pin_env)	    ? "token.pin_env"
-		: a->token.sessions != b->token.sessions	    ? "token.sessions"
-		: !same_str(a->socket.path, b->socket.path)	    ? "socket.path"
-								    : NULL;
+		: !same_str(a->token.pin_env, b->token.pin_env)	  ? "token.pin_env"
+		: a->token.sessions != b->token.sessions	  ? "token.sessions"
+		: !same_str(a->socket.path, b->socket.path)	  ? "socket.path"
+								  : NULL;
 	return *what != NULL;
 }
 
@@ -71,8 +71,9 @@ static void reload(struct signer *s)
 	bad = cur != NULL && restart_needed(cur->cfg, cfg, &what);
 	sd_keyset_unref(cur);
 	if (bad) {
-		LOG_E(&s->log, "reload refused, keeping the running configuration: %s changed; "
-			       "that needs a restart",
+		LOG_E(&s->log,
+		      "reload refused, keeping the running configuration: %s changed; "
+		      "that needs a restart",
 		      what);
 		cfg_free(cfg);
 		return;
@@ -110,8 +111,10 @@ static void print_check(struct signer *s, struct sd_keyset *ks)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"check", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},  {NULL, 0, NULL, 0},
+	    {"check", no_argument, NULL, 'C'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct signer s;
 	struct cfg *cfg = NULL;

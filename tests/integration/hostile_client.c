@@ -28,7 +28,7 @@ struct t {
 #define CHECK(t, cond, ...)                                                                        \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __func__, __LINE__);                        \
+			fprintf(stderr, "FAIL %s:%d: ", __func__, __LINE__);                       \
 			fprintf(stderr, __VA_ARGS__);                                              \
 			fprintf(stderr, "\n");                                                     \
 			(t)->failed++;                                                             \
@@ -260,11 +260,12 @@ static void split_frame(struct t *t)
 		usleep(2000);
 	}
 	wbuf_free(&w);
-	CHECK(t, fd >= 0 && recv_frame(fd, &type, body, sizeof(body), &len, 5000) == 0 &&
-		     type == SD_MSG_STATUS_OK,
+	CHECK(t,
+	      fd >= 0 && recv_frame(fd, &type, body, sizeof(body), &len, 5000) == 0 &&
+		  type == SD_MSG_STATUS_OK,
 	      "split STATUS not answered");
-	CHECK(t, recv_frame(fd, &type, body, sizeof(body), &len, 5000) == 0 &&
-		     type == SD_MSG_HELLO_OK,
+	CHECK(t,
+	      recv_frame(fd, &type, body, sizeof(body), &len, 5000) == 0 && type == SD_MSG_HELLO_OK,
 	      "split HELLO not answered");
 	close(fd);
 	printf("ok   frame split across many writes\n");
@@ -275,7 +276,7 @@ static void split_frame(struct t *t)
 static void pipeline(struct t *t, int n)
 {
 	static uint8_t body[SD_FRAME_MAX];
-	uint8_t (*d)[32] = calloc((size_t)n, 32), type;
+	uint8_t(*d)[32] = calloc((size_t)n, 32), type;
 	struct wbuf w;
 	size_t len, p7len;
 	const uint8_t *p7;
@@ -366,8 +367,9 @@ static void slow_client(struct t *t)
 	int fd = dial(t->sock);
 
 	CHECK(t, fd >= 0 && send_all(fd, part, sizeof(part)) == 0, "cannot send");
-	CHECK(t, recv_frame(fd, &type, body, sizeof(body), &len, 10000) == 0 &&
-		     error_code(type, body, len) == SD_E_BAD_REQUEST,
+	CHECK(t,
+	      recv_frame(fd, &type, body, sizeof(body), &len, 10000) == 0 &&
+		  error_code(type, body, len) == SD_E_BAD_REQUEST,
 	      "no timeout error for a stalled frame");
 	CHECK(t, expect_eof(fd, 5000) == 0, "stalled connection not closed");
 	close(fd);
