@@ -26,10 +26,13 @@ cmake --build "$out/release" -j"$jobs" >/dev/null
 # The hardening must really be in the binaries.
 for b in signerd signer; do
 	f=$out/release/bin/$b
-	readelf -d "$f" | grep -q 'BIND_NOW' || { echo "$b: no full RELRO" >&2; exit 1; }
-	readelf -h "$f" | grep -q 'DYN' || { echo "$b: not PIE" >&2; exit 1; }
-	readelf -s "$f" | grep -q '__stack_chk_fail' || { echo "$b: no stack protector" >&2; exit 1; }
-	readelf -s "$f" | grep -q '_chk@' || { echo "$b: no FORTIFY_SOURCE" >&2; exit 1; }
+	dyn=$(readelf -W -d "$f")
+	hdr=$(readelf -W -h "$f")
+	syms=$(readelf -W --dyn-syms "$f")
+	grep -q 'BIND_NOW' <<<"$dyn" || { echo "$b: no full RELRO" >&2; exit 1; }
+	grep -q 'Type:.*DYN' <<<"$hdr" || { echo "$b: not PIE" >&2; exit 1; }
+	grep -q '__stack_chk_fail' <<<"$syms" || { echo "$b: no stack protector" >&2; exit 1; }
+	grep -q '_chk@' <<<"$syms" || { echo "$b: no FORTIFY_SOURCE" >&2; exit 1; }
 done
 echo "hardening: PIE, full RELRO, stack protector, FORTIFY present"
 ctest --test-dir "$out/release" --output-on-failure -j"$jobs"
