@@ -92,6 +92,7 @@ cat <<MSG
    certificate:  $state/$key.pem (self-signed, code signing, 5 years)
    signed CAB:   $state/sample-signed.cab (verified by osslsigncode)
    daemon log:   $state/signerd.log
-   Clients trust this certificate via Trusted Publishers + Trusted Root
-   (see 'signer trust-kit' once available, and docs/OPERATIONS.md).
+   Windows Update clients install CABs signed with it only once the
+   certificate is in LocalMachine Trusted Publishers and (self-signed) Trusted
+   Root, and AcceptTrustedPublisherCerts=1 is set.
 MSG

@@ -215,13 +215,14 @@ static void handle_status(struct signer *s, const uint8_t *body, size_t len, str
 	snprintf(text, sizeof(text),
 		 "version: %s\nuptime_seconds: %lld\nrequests: %lu\nsignatures: %lu\nerrors: %lu\n"
 		 "connections: %lu\nrejected_connections: %lu\ntoken: %s\ntoken_state: %s\n"
-		 "sessions: %u\nkeys: %zu\ndefault_key: %s\n",
+		 "sessions: %u\nparallel_peak: %lu\nkeys: %zu\ndefault_key: %s\n",
 		 SIGNERD_VERSION, (long long)(time(NULL) - s->started),
 		 atomic_load(&s->ctr.requests), atomic_load(&s->ctr.signatures),
 		 atomic_load(&s->ctr.errors), atomic_load(&s->ctr.connections),
 		 atomic_load(&s->ctr.rejected_connections), s->tok ? s->tok->label : "-",
 		 s->tok ? "logged-in" : "unavailable", s->tok ? s->tok->nsess : 0,
-		 ks ? ks->nkeys : 0, ks && ks->def ? ks->def->cfg->name : "-");
+		 atomic_load(&s->ctr.signing_peak), ks ? ks->nkeys : 0,
+		 ks && ks->def ? ks->def->cfg->name : "-");
 	sd_keyset_unref(ks);
 	proto_enc_status_ok(out, text);
 }

@@ -186,7 +186,13 @@ int sd_key_finish(struct sd_key *k, struct sd_err *e)
 {
 	size_t i;
 
-	k->self_signed = X509_check_issued(k->cert, k->cert) == X509_V_OK;
+	/*
+	 * Not X509_check_issued: a code-signing certificate has no keyCertSign,
+	 * so OpenSSL would not call it its own issuer.
+	 */
+	k->self_signed =
+	    X509_NAME_cmp(X509_get_subject_name(k->cert), X509_get_issuer_name(k->cert)) == 0 &&
+	    X509_verify(k->cert, X509_get0_pubkey(k->cert)) == 1;
 	if (k->chain != NULL) {
 		k->nchain = (size_t)sk_X509_num(k->chain);
 		k->chain_der = calloc(k->nchain, sizeof(*k->chain_der));

@@ -81,6 +81,15 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void busy_begin(struct sd_counters *c)
+{
+	unsigned long now = atomic_fetch_add(&c->signing_now, 1) + 1;
+	unsigned long peak = atomic_load(&c->signing_peak);
+
+	while (now > peak && !atomic_compare_exchange_weak(&c->signing_peak, &peak, now))
+		;
+}
+
 static void *worker(void *arg)
 {
 	struct server *sv = arg;
@@ -101,7 +110,9 @@ static void *worker(void *arg)
 			sv->jobs_tail = NULL;
 		pthread_mutex_unlock(&sv->mu);
 
+		busy_begin(&sv->s->ctr);
 		sd_handle(sv->s, &sl->c->peer, sl->type, sl->req, sl->reqlen, &sl->resp);
+		atomic_fetch_sub(&sv->s->ctr.signing_now, 1);
 
 		pthread_mutex_lock(&sv->mu);
 		sl->next_job = sv->done;

@@ -63,6 +63,8 @@ struct sd_counters {
 	atomic_ulong errors;
 	atomic_ulong connections;
 	atomic_ulong rejected_connections;
+	atomic_ulong signing_now;  /* requests inside a worker right now */
+	atomic_ulong signing_peak; /* most ever at once: proof of parallel signing */
 };
 
 struct signer {

@@ -282,7 +282,8 @@ static void pipeline(struct t *t, int n)
 	const uint8_t *p7;
 	struct au_info info;
 	struct sd_err e;
-	int i, fd = dial(t->sock), good = 0;
+	char *text, *p;
+	int i, fd = dial(t->sock), good = 0, peak = 0;
 
 	wbuf_init(&w, 0);
 	for (i = 0; i < n; i++) {
@@ -304,15 +305,26 @@ static void pipeline(struct t *t, int n)
 		au_info_clear(&info);
 		if (i == n / 2) {
 			if (recv_frame(fd, &type, body, sizeof(body), &len, 20000) != 0 ||
-			    type != SD_MSG_STATUS_OK)
+			    type != SD_MSG_STATUS_OK ||
+			    proto_dec_status_ok(body, len, &text, &e) != 0)
 				break;
+			/* Until now every client was sequential: only this connection's
+			 * pipeline can have put two signatures in progress at once. */
+			p = strstr(text, "parallel_peak: ");
+			peak = p ? atoi(p + 15) : 0;
+			free(text);
 		}
 	}
 	wbuf_free(&w);
 	free(d);
 	close(fd);
 	CHECK(t, good == n, "only %d of %d pipelined signatures came back in order", good, n);
-	printf("ok   %d pipelined requests answered in order\n", n);
+	CHECK(t, peak >= 2,
+	      "pipelined requests on one connection were not signed in parallel "
+	      "(parallel_peak %d)",
+	      peak);
+	printf("ok   %d pipelined requests answered in order, signed in parallel (peak %d)\n", n,
+	       peak);
 	t->passed++;
 }
 

@@ -43,6 +43,8 @@ write_config "  - name: wsus
   request_timeout: 1s"
 "$BIN/signerd" --check -c "$T/signerd.yaml" >"$T/check" || { cat "$T/check"; fail "--check"; }
 grep -q "key wsus (default): active" "$T/check" || { cat "$T/check"; fail "--check summary"; }
+grep -q "key wsus (default): .*revocation not-applicable" "$T/check" ||
+	{ cat "$T/check"; fail "a self-signed key must show revocation not-applicable"; }
 daemon_start
 
 note "CABs of every shape"
@@ -138,5 +140,10 @@ grep -q "signatures:" "$T/status" || { cat "$T/status"; fail "signer status"; }
 
 note "hostile clients"
 "$BIN/hostile_client" "$T/signerd.sock"
+# The 200 pipelined requests on one connection were signed in parallel across the
+# 2 sessions: a serial implementation never has two signatures in progress.
+peak=$("$BIN/signer" status | sed -n 's/^parallel_peak: //p')
+[ "${peak:-0}" -ge 2 ] || fail "pipelined requests were not signed in parallel (peak $peak)"
+echo "ok   pipelined requests signed in parallel (peak $peak workers)"
 daemon_stop_checked
 echo "test_sign: all passed"
