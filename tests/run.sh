@@ -54,8 +54,11 @@ if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
 		name=$(basename "$f")
 		corpus=$out/fuzz/corpus/$name
 		mkdir -p "$corpus"
-		seeds=$top/tests/fuzz/seeds/${name#fuzz_}
-		[ -d "$seeds" ] || seeds=
+		case $name in
+		fuzz_cab) seeds=$top/tests/data/cab ;;
+		fuzz_config) seeds=$top/tests/data/config ;;
+		*) seeds=$top/tests/fuzz/seeds/handler ;; # handler and proto: valid frames
+		esac
 		"$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" $seeds \
 			>"$out/fuzz/$name.log" 2>&1 || { tail -n 60 "$out/fuzz/$name.log"; exit 1; }
 		grep -E "stat::number_of_executed_units|cov:" "$out/fuzz/$name.log" | tail -n 2 |
