@@ -31,7 +31,7 @@ int sd_check_validity(const struct sd_key *k, time_t now, struct sd_err *e)
 	if (X509_cmp_time(nb, &now) > 0)
 		return sd_err_set(e, SD_E_CERT_NOT_YET_VALID,
 				  "key \"%s\": certificate is not valid before %s", k->cfg->name,
-				  k->info.not_after[0] ? "its notBefore date" : "?");
+				  k->not_before);
 	if (X509_cmp_time(na, &now) < 0)
 		return sd_err_set(e, SD_E_CERT_EXPIRED, "key \"%s\": certificate expired at %s",
 				  k->cfg->name, k->info.not_after);

@@ -124,6 +124,7 @@ static void fill_info(struct sd_key *k)
 	if (X509_digest(k->cert, EVP_sha1(), md, &mdl) == 1)
 		sd_hex(md, mdl, in->sha1);
 	fmt_time(X509_get0_notAfter(k->cert), in->not_after, sizeof(in->not_after));
+	fmt_time(X509_get0_notBefore(k->cert), k->not_before, sizeof(k->not_before));
 	/* CRL checking lands with the PKI path; until then CA-issued keys are "unchecked". */
 	snprintf(in->revocation, sizeof(in->revocation), "%s",
 		 k->self_signed ? "not-applicable" : "unchecked");

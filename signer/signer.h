@@ -32,6 +32,7 @@ struct sd_key {
 	size_t *chain_der_len;
 	size_t nchain;
 	int self_signed;
+	char not_before[32];	 /* for messages */
 	struct sd_key_info info; /* precomputed for LIST_KEYS */
 };
 

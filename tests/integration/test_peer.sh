@@ -19,8 +19,11 @@ write_config "  - name: k1
   - name: k2
     uri: \"pkcs11:token=signerd-test;object=k2\"
     allow: [ { user: root } ]"
-sed -i "s|  mode: \"0600\"|  mode: \"0666\"\n  allow:\n    - user: root\n    - user: daemon\n    - group: $grp|" "$T/signerd.yaml"
+sed -i "s|  mode: \"0600\"|  mode: \"0666\"\n  group: $grp\n  allow:\n    - user: root\n    - user: daemon\n    - group: $grp|" "$T/signerd.yaml"
 daemon_start
+[ "$(stat -c '%a %G' "$T/signerd.sock")" = "666 $grp" ] ||
+	fail "socket mode/group: $(stat -c '%a %G' "$T/signerd.sock")"
+echo "ok   socket file has mode 0666 and group $grp"
 
 as() { local u=$1 g=$2; shift 2; setpriv --reuid="$u" --regid="$g" "$@"; }
 

@@ -112,6 +112,19 @@ for i in $(seq 1 30); do verify_cab "$T/batch-out/u$i.cab" "$T/wsus.pem"; done
 "$BIN/signer" verify-cab --ca "$T/wsus.pem" "$T/batch-out/u7.cab" >/dev/null ||
 	fail "signer verify-cab rejects a good CAB"
 
+note "many concurrent clients"
+pids=()
+for c in $(seq 1 8); do
+	mkdir -p "$T/conc$c"
+	"$BIN/signer" sign-cab --out-dir "$T/conc$c" "$T"/batch-in/u{1..10}.cab >"$T/conc$c.log" 2>&1 &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "a concurrent client failed: $(cat "$T"/conc*.log)"; done
+for c in $(seq 1 8); do
+	for i in $(seq 1 10); do verify_cab "$T/conc$c/u$i.cab" "$T/wsus.pem"; done
+done
+echo "ok   8 concurrent batch clients, 80 CABs, all verified"
+
 note "refusals"
 head -c 300 /dev/urandom >"$T/junk.cab"
 expect_fail 1 "$BIN/signer" sign-cab -o "$T/junk-out.cab" "$T/junk.cab"
