@@ -42,6 +42,34 @@ int sd_check_validity(const struct sd_key *k, time_t now, struct sd_err *e)
 	return 0;
 }
 
+/*
+ * CA-issued keys need a current CRL that does not list them. The status is
+ * refreshed in the background; a CRL that went stale since counts as none.
+ */
+static int check_revocation(struct signer *s, struct sd_keyset *ks, const struct sd_key *k,
+			    struct sd_err *e)
+{
+	struct sd_rev_result r;
+
+	if (k->self_signed)
+		return 0;
+	sd_key_rev(ks, k, &r);
+	if (r.status == SD_REV_GOOD && r.next_update != 0 && time(NULL) >= r.next_update) {
+		r.status = SD_REV_UNAVAILABLE;
+		snprintf(r.msg, sizeof(r.msg),
+			 "the CRL passed its nextUpdate; waiting for a new one");
+	}
+	if (r.status == SD_REV_REVOKED)
+		return sd_err_set(e, SD_E_CERT_REVOKED, "key \"%s\": %s", k->cfg->name, r.msg);
+	if (r.status != SD_REV_UNAVAILABLE)
+		return 0;
+	if (ks->cfg->revocation.on_unavailable != CFG_CRL_ALLOW)
+		return sd_err_set(e, SD_E_CRL_UNAVAILABLE, "key \"%s\": %s", k->cfg->name, r.msg);
+	LOG_W(&s->log, "signing with key \"%s\" WITHOUT a valid CRL (on_unavailable: allow): %s",
+	      k->cfg->name, r.msg);
+	return 0;
+}
+
 int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
 		const struct sd_sign_req *req, uint8_t **p7, size_t *p7len, struct sd_err *e)
 {
@@ -51,7 +79,6 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 	size_t i;
 	char esc[SD_KEYNAME_MAX * 4];
 
-	(void)s;
 	k = sd_keyset_find(ks, req->key);
 	if (k == NULL) {
 		sd_log_escape(req->key, strlen(req->key), esc, sizeof(esc));
@@ -79,6 +106,8 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 		return sd_err_set(e, SD_E_BAD_DIGEST_LENGTH, "%s digest must be %zu bytes, got %zu",
 				  m->name, m->len, req->digest_len);
 	if (sd_check_validity(k, time(NULL), e) != 0)
+		return -1;
+	if (check_revocation(s, ks, k, e) != 0)
 		return -1;
 	memset(&ap, 0, sizeof(ap));
 	ap.subject = AU_SUBJECT_CAB;
@@ -171,6 +200,27 @@ out:
 	sd_keyset_unref(ks);
 }
 
+/* The precomputed info plus the live revocation state. */
+static void key_info(struct sd_keyset *ks, const struct sd_key *k, struct sd_key_info *out)
+{
+	struct sd_rev_result r;
+	struct tm tm;
+
+	*out = k->info;
+	sd_key_rev(ks, k, &r);
+	snprintf(out->revocation, sizeof(out->revocation), "%s",
+		 k->self_signed ? "not-applicable" : sd_rev_name(r.status));
+	out->crl_next_update[0] = '\0';
+	if (!k->self_signed && r.next_update != 0 && gmtime_r(&r.next_update, &tm) != NULL)
+		strftime(out->crl_next_update, sizeof(out->crl_next_update), "%Y-%m-%dT%H:%M:%SZ",
+			 &tm);
+}
+
+void sd_key_info_live(struct sd_keyset *ks, const struct sd_key *k, struct sd_key_info *out)
+{
+	key_info(ks, k, out);
+}
+
 static void handle_list_keys(struct signer *s, const uint8_t *body, size_t len, struct wbuf *out)
 {
 	struct sd_keyset *ks = NULL;
@@ -191,7 +241,7 @@ static void handle_list_keys(struct signer *s, const uint8_t *body, size_t len, 
 		goto fail;
 	}
 	for (i = 0; i < ks->nkeys; i++)
-		infos[i] = ks->keys[i].info;
+		key_info(ks, &ks->keys[i], &infos[i]);
 	proto_enc_keys(out, infos, ks->nkeys);
 	goto out;
 fail:

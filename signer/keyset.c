@@ -178,6 +178,8 @@ static int load_key(struct signer *s, const struct cfg_key *ck, struct sd_key *k
 		return sd_err_prefix(e, "key \"%s\": ", ck->name);
 	if (ck->chain != NULL && read_certs(ck->chain, &k->chain, e) != 0)
 		return sd_err_prefix(e, "key \"%s\": chain: ", ck->name);
+	if (k->chain != NULL && sd_chain_verify(k->cert, k->chain, e) != 0)
+		return sd_err_prefix(e, "key \"%s\": chain %s: ", ck->name, ck->chain);
 	k->sign = token_sign;
 	k->sign_ctx = k->p11;
 	return sd_key_finish(k, e);
@@ -233,6 +235,7 @@ static void keyset_free(struct sd_keyset *ks)
 		free_key(&ks->keys[i]);
 	free(ks->keys);
 	cfg_free(ks->cfg);
+	pthread_mutex_destroy(&ks->rev_mu);
 	free(ks);
 }
 
@@ -247,6 +250,7 @@ int sd_keyset_load(struct signer *s, struct cfg *cfg, struct sd_keyset **out, st
 		return sd_err_set(e, SD_E_INTERNAL, "out of memory");
 	}
 	atomic_init(&ks->refs, 1);
+	pthread_mutex_init(&ks->rev_mu, NULL);
 	ks->cfg = cfg;
 	ks->keys = calloc(cfg->nkeys, sizeof(*ks->keys));
 	if (ks->keys == NULL) {
@@ -263,6 +267,7 @@ int sd_keyset_load(struct signer *s, struct cfg *cfg, struct sd_keyset **out, st
 			ks->keys[i].info.is_default = 1;
 		}
 	}
+	sd_revocation_refresh(s, ks);
 	*out = ks;
 	return 0;
 fail:

@@ -631,6 +631,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 			}
 		}
 		check_timeouts(&sv);
+		sd_revocation_tick(s);
 		reap(&sv);
 	}
 	teardown(&sv);

@@ -17,6 +17,7 @@
 #include "pkcs11/p11.h"
 #include "proto/proto.h"
 #include "signer/log.h"
+#include "signer/revocation.h"
 
 /* One configured key, immutable once loaded. */
 struct sd_key {
@@ -32,8 +33,9 @@ struct sd_key {
 	size_t *chain_der_len;
 	size_t nchain;
 	int self_signed;
-	char not_before[32];	 /* for messages */
-	struct sd_key_info info; /* precomputed for LIST_KEYS */
+	char not_before[32];	  /* for messages */
+	struct sd_rev_result rev; /* guarded by the keyset's rev_mu; changes on CRL refresh */
+	struct sd_key_info info;  /* precomputed for LIST_KEYS */
 };
 
 /*
@@ -47,6 +49,7 @@ struct sd_keyset {
 	struct sd_key *keys;
 	size_t nkeys;
 	struct sd_key *def;
+	pthread_mutex_t rev_mu;
 };
 
 /* Who is on the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
@@ -79,7 +82,21 @@ struct signer {
 	time_t started;
 	int listen_fd;
 	int foreground;
+	struct sd_crl_floors floors; /* CRL rollback protection, for the daemon's lifetime */
+	time_t next_refresh;	     /* next CRL re-read */
 };
+
+/*
+ * Re-read the configured CRLs and recompute every key's revocation status
+ * (loop thread or startup only: the CRL floors are not locked). Logs changes.
+ */
+void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks);
+/* Refresh the current generation when revocation.refresh has elapsed. */
+void sd_revocation_tick(struct signer *s);
+/* LIST_KEYS info for k with its live revocation status and CRL nextUpdate. */
+void sd_key_info_live(struct sd_keyset *ks, const struct sd_key *k, struct sd_key_info *out);
+/* A consistent copy of k's revocation state. */
+void sd_key_rev(struct sd_keyset *ks, const struct sd_key *k, struct sd_rev_result *out);
 
 /* Token: load the module, open sessions and log in (from cfg->token). */
 int sd_token_open(struct signer *s, const struct cfg *cfg, struct sd_err *e);

@@ -57,7 +57,7 @@ static int restart_needed(const struct cfg *a, const struct cfg *b, const char *
 static void reload(struct signer *s)
 {
 	struct cfg *cfg = NULL;
-	struct sd_keyset *ks = NULL, *cur;
+	struct sd_keyset *ks = NULL, *cur = NULL;
 	struct sd_err e = {0};
 	const char *what;
 	int bad;
@@ -65,7 +65,7 @@ static void reload(struct signer *s)
 	LOG_I(&s->log, "SIGHUP: reloading %s", s->config_path);
 	if (cfg_load_file(s->config_path, &cfg, &e) != 0) {
 		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
-		return;
+		goto keep;
 	}
 	cur = sd_current(s);
 	bad = cur != NULL && restart_needed(cur->cfg, cfg, &what);
@@ -76,14 +76,22 @@ static void reload(struct signer *s)
 		      "that needs a restart",
 		      what);
 		cfg_free(cfg);
-		return;
+		goto keep;
 	}
+	/* The new generation reads the CRLs afresh as it loads. */
 	if (sd_keyset_load(s, cfg, &ks, &e) != 0) {
 		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
-		return;
+		goto keep;
 	}
 	sd_install(s, ks);
 	LOG_I(&s->log, "reloaded: %zu keys, default \"%s\"", ks->nkeys, ks->def->cfg->name);
+	return;
+keep:
+	/* CRL problems never block a reload, and a refused reload still re-reads the CRLs. */
+	cur = sd_current(s);
+	if (cur != NULL)
+		sd_revocation_refresh(s, cur);
+	sd_keyset_unref(cur);
 }
 
 static void print_check(struct signer *s, struct sd_keyset *ks)
@@ -91,19 +99,33 @@ static void print_check(struct signer *s, struct sd_keyset *ks)
 	size_t i;
 	struct sd_err e;
 	const struct sd_key *k;
+	struct sd_key_info in;
+	struct sd_rev_result r;
+	time_t warn_at;
 
 	printf("config: %s: ok\n", s->config_path);
 	printf("token: \"%s\" via %s: logged in, %u sessions\n", s->tok->label, s->mod->path,
 	       s->tok->nsess);
 	for (i = 0; i < ks->nkeys; i++) {
 		k = &ks->keys[i];
+		sd_key_info_live(ks, k, &in);
+		sd_key_rev(ks, k, &r);
 		printf("key %s%s: %s, subject %s, serial %s, sha1 %s, notAfter %s, revocation %s",
-		       k->info.name, k->info.is_default ? " (default)" : "", k->info.state,
-		       k->info.subject, k->info.serial, k->info.sha1, k->info.not_after,
-		       k->info.revocation);
+		       in.name, in.is_default ? " (default)" : "", in.state, in.subject, in.serial,
+		       in.sha1, in.not_after, in.revocation);
+		if (in.crl_next_update[0])
+			printf(", CRL nextUpdate %s", in.crl_next_update);
 		memset(&e, 0, sizeof(e));
+		/* Warn 30 days before min_validity starts refusing. */
+		warn_at = time(NULL) + 30 * 86400;
 		if (sd_check_validity(k, time(NULL), &e) != 0)
 			printf(": WARNING %s: %s", sd_code_name(e.code), e.msg);
+		else if (sd_check_validity(k, warn_at, &e) != 0)
+			printf(": WARNING within 30 days: %s", e.msg);
+		if (!k->self_signed && r.status != SD_REV_GOOD)
+			printf(": WARNING %s: %s",
+			       r.status == SD_REV_REVOKED ? "CERT_REVOKED" : "CRL_UNAVAILABLE",
+			       r.msg);
 		printf("\n");
 	}
 }
@@ -198,6 +220,7 @@ out:
 	sd_install(&s, NULL);
 	p11_token_free(s.tok);
 	p11_module_free(s.mod);
+	sd_crl_floors_free(&s.floors);
 	pthread_mutex_destroy(&s.gen_mu);
 	return ret;
 }

@@ -73,6 +73,7 @@ static struct fuzz_ctx *setup(void)
 	    cfg_load_buffer("fuzz.yaml", (const uint8_t *)yaml, sizeof(yaml) - 1, &ks->cfg, &e))
 		abort();
 	atomic_init(&ks->refs, 1);
+	pthread_mutex_init(&ks->rev_mu, NULL);
 	ks->nkeys = ks->cfg->nkeys;
 	ks->keys = calloc(ks->nkeys, sizeof(*ks->keys));
 	for (i = 0; i < ks->nkeys; i++) {
