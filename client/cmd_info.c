@@ -201,11 +201,12 @@ int cmd_keys(int argc, char **argv)
 			continue;
 		}
 		if (i == 0)
-			printf("%-*s  %-3s  %-7s  %-20s  %-15s  %s\n", w, "NAME", "DEF", "STATE",
-			       "NOT AFTER", "REVOCATION", "SUBJECT");
-		printf("%-*s  %-3s  %-7s  %-20s  %-15s  %s\n", w, keys[i].name,
+			printf("%-*s  %-3s  %-7s  %-20s  %-15s  %-20s  %s\n", w, "NAME", "DEF",
+			       "STATE", "NOT AFTER", "REVOCATION", "CRL NEXT UPDATE", "SUBJECT");
+		printf("%-*s  %-3s  %-7s  %-20s  %-15s  %-20s  %s\n", w, keys[i].name,
 		       keys[i].is_default ? "*" : "", keys[i].state, keys[i].not_after,
-		       keys[i].revocation, keys[i].subject);
+		       keys[i].revocation,
+		       keys[i].crl_next_update[0] ? keys[i].crl_next_update : "-", keys[i].subject);
 	}
 	if (n == 0)
 		printf("no keys\n");
