@@ -217,6 +217,38 @@ static int job_send(struct batch *b, struct job *j, struct signer_error *e)
 }
 
 /*
+ * The key's certificate changed under a running batch: a rotation switched
+ * the default key, or a reload replaced the certificate. Ask the daemon again,
+ * on a second connection since this one carries pipelined replies, and accept
+ * the signer only if it is now the key's certificate.
+ */
+static int refresh_leaf(struct batch *b, X509 *signer)
+{
+	struct signer_client *c = cli_connect(b->o->socket);
+	X509 *now = NULL;
+	int ret = -1;
+
+	if (c == NULL || cli_get_cert(c, b->o->key, &now, NULL) != 0)
+		goto out;
+	if (X509_cmp(now, signer) == 0) {
+		char subj[256];
+
+		X509_NAME_oneline(X509_get_subject_name(now), subj, sizeof(subj));
+		cli_err("note: the key's certificate changed during the batch (key rotation); "
+			"now signing as %s",
+			subj);
+		X509_free(b->leaf);
+		b->leaf = now;
+		now = NULL;
+		ret = 0;
+	}
+out:
+	X509_free(now);
+	signer_close(c);
+	return ret;
+}
+
+/*
  * The returned PKCS#7 must be an Authenticode CAB signature over exactly
  * the digest and algorithm sent, by the key's certificate.
  */
@@ -242,7 +274,8 @@ static int check_signature(struct batch *b, const struct job *j, const uint8_t *
 		snprintf(why, whysz, "signerd returned a signature over a different digest");
 		goto out;
 	}
-	if (info.signer == NULL || X509_cmp(info.signer, b->leaf) != 0) {
+	if (info.signer == NULL ||
+	    (X509_cmp(info.signer, b->leaf) != 0 && refresh_leaf(b, info.signer) != 0)) {
 		snprintf(why, whysz,
 			 "the signature's signer certificate is not the key's certificate");
 		goto out;
