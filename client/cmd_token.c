@@ -21,6 +21,7 @@ static void usage(FILE *f)
 		"         [--self-signed --subject DN [--years N] [-o cert.pem]]\n"
 		"  csr --label L --subject DN -o req.pem\n"
 		"  import-cert --label L CERT.pem\n"
+		"  import-pfx --label L --pass-file FILE [--chain-out chain.pem] FILE.pfx\n"
 		"  list\n"
 		"  attest --label L\n"
 		"DN is CN=x,O=y or /CN=x/O=y.\n");
@@ -40,6 +41,7 @@ static int parse(int argc, char **argv, struct tok_opts *o)
 	    {"pass-file", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"so-pin-file", required_argument, NULL, 'O'},
+	    {"chain-out", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	char *end;
@@ -80,6 +82,9 @@ static int parse(int argc, char **argv, struct tok_opts *o)
 			break;
 		case 'O':
 			o->so_pin_file = optarg;
+			break;
+		case 'C':
+			o->chain_out = optarg;
 			break;
 		case 'S':
 			o->self_signed = 1;
@@ -192,6 +197,14 @@ out:
 	return ret;
 }
 
+static int do_import_pfx(struct tok_ctx *t, const struct tok_opts *o, struct sd_err *e)
+{
+	if (o->arg == NULL || o->pass_file == NULL)
+		return sd_err_set(e, SD_E_BAD_REQUEST,
+				  "import-pfx needs --pass-file FILE and a .pfx file");
+	return tok_import_pfx(t, o, e);
+}
+
 static void list_one(void *ctx, struct p11_key *k)
 {
 	struct p11_attest a;
@@ -271,8 +284,8 @@ int cmd_token(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(sub, "keygen") != 0 && strcmp(sub, "csr") != 0 &&
-	    strcmp(sub, "import-cert") != 0 && strcmp(sub, "list") != 0 &&
-	    strcmp(sub, "attest") != 0) {
+	    strcmp(sub, "import-cert") != 0 && strcmp(sub, "import-pfx") != 0 &&
+	    strcmp(sub, "list") != 0 && strcmp(sub, "attest") != 0) {
 		fprintf(stderr, "signer token: unknown command \"%s\"\n", sub);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -295,6 +308,8 @@ int cmd_token(int argc, char **argv)
 		ret = do_csr(&t, &o, &e);
 	else if (strcmp(sub, "import-cert") == 0)
 		ret = do_import_cert(&t, &o, &e);
+	else if (strcmp(sub, "import-pfx") == 0)
+		ret = do_import_pfx(&t, &o, &e);
 	else if (strcmp(sub, "attest") == 0)
 		ret = do_attest(&t, &o, &e);
 	else

@@ -20,6 +20,7 @@ struct tok_opts {
 	const char *out;
 	const char *pass_file;
 	const char *so_pin_file;
+	const char *chain_out;
 	int years;
 	int self_signed;
 	int pem;
@@ -49,6 +50,14 @@ int tok_self_signed(struct p11_key *k, X509_NAME *dn, int years, X509 **out, str
 int tok_csr(struct p11_key *k, X509_NAME *dn, X509_REQ **out, struct sd_err *e);
 /* Checks before storing a CA-issued certificate: key match and codeSigning EKU. */
 int tok_check_codesign_cert(struct p11_key *k, X509 *x, struct sd_err *e);
+
+/*
+ * signer token import-pfx: o->arg (PKCS#12, at most 1 MiB) decrypted with
+ * the first line of o->pass_file; its key goes onto the token as o->label
+ * (sensitive, not extractable), its certificate with it, its CA certificates
+ * as authority certificates and, with o->chain_out, into that PEM file.
+ */
+int tok_import_pfx(struct tok_ctx *t, const struct tok_opts *o, struct sd_err *e);
 
 /* PEM-encode an X509 or X509_REQ and write it atomically. */
 int tok_write_pem_cert(const char *path, X509 *x, struct sd_err *e);

@@ -9,6 +9,7 @@
 #define SD_P11_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,17 +65,39 @@ int p11_module_load(const char *path, char *const *allowed, size_t nallowed,
 void p11_module_free(struct p11_module *m);
 const char *p11_rv_name(CK_RV rv);
 
-/* ---- token: slot, login, session pool ---- */
+/* ---- token: slot, login, session pool, fault recovery ---- */
+
+/* Where the token layer's messages go (priority as in syslog.h). */
+typedef void (*p11_log_fn)(void *ctx, int prio, const char *msg);
+
 struct p11_token {
 	struct p11_module *mod;
 	CK_SLOT_ID slot;
 	char label[33];
-	struct p11_secret *pin; /* kept for context-specific login; may be NULL */
-	pthread_mutex_t mu;
+	struct p11_secret *pin; /* kept for context-specific login and re-login; may be NULL */
+	struct p11_uri uri;	/* to find the token again after a re-initialisation */
+	int rw;
+	pthread_mutex_t mu; /* guards sess, busy, why, recovery state */
 	pthread_cond_t cv;
 	CK_SESSION_HANDLE *sess;
 	uint8_t *busy;
 	unsigned nsess;
+	/*
+	 * Every PKCS#11 call on a pool session runs under life for reading;
+	 * re-initialising the module takes it for writing, so no call ever
+	 * uses a handle that a re-initialisation freed.
+	 */
+	pthread_rwlock_t life;
+	atomic_int down;   /* 1: unusable, requests fail fast, recovery running */
+	atomic_uint epoch; /* bumped by every successful re-initialisation */
+	atomic_ulong recoveries;
+	atomic_int
+	    pin_refused; /* a context-specific login was refused: never offer the PIN again */
+	char why[160];	 /* the fault that took it down */
+	pthread_t recov;
+	int recov_running, stopping;
+	p11_log_fn log;
+	void *log_ctx;
 };
 
 /* Exit status signerd uses for a wrong or locked PIN (RestartPreventExitStatus). */
@@ -93,8 +116,27 @@ int p11_find_slot(struct p11_module *m, const struct p11_uri *u, CK_SLOT_ID *slo
 int p11_token_open(struct p11_module *m, const struct p11_uri *u, struct p11_secret *pin,
 		   unsigned nsess, int rw, struct p11_token **out, struct sd_err *e);
 void p11_token_free(struct p11_token *t);
+void p11_token_set_logger(struct p11_token *t, p11_log_fn fn, void *ctx);
+/* "logged-in", or "down: <why>; reconnecting" (for STATUS). */
+void p11_token_state(struct p11_token *t, char *out, size_t outsz);
+
+/*
+ * Take a free pool session (waiting for one) and hold the token's life lock
+ * until p11_session_put. Returns CK_INVALID_HANDLE at once while the token
+ * is down.
+ */
 CK_SESSION_HANDLE p11_session_get(struct p11_token *t);
 void p11_session_put(struct p11_token *t, CK_SESSION_HANDLE s);
+/* Replace a pool session the module says is invalid or closed (*s updated). */
+int p11_session_reopen(struct p11_token *t, CK_SESSION_HANDLE *s);
+/* Log in again after CKR_USER_NOT_LOGGED_IN (once per call site: never loops). */
+CK_RV p11_relogin(struct p11_token *t, CK_SESSION_HANDLE s);
+/*
+ * A call failed with rv. Device, token and module faults take the token down
+ * and start background re-initialisation with backoff; returns 1 then, 0 for
+ * errors that do not concern the token as a whole.
+ */
+int p11_fault(struct p11_token *t, CK_RV rv, const char *what);
 
 /* ---- keys ---- */
 struct p11_key {
@@ -105,7 +147,9 @@ struct p11_key {
 	uint8_t id[128];
 	size_t id_len;
 	char label[129];
-	EVP_PKEY *pub; /* public half read from the token */
+	EVP_PKEY *pub;	    /* public half read from the token */
+	pthread_mutex_t mu; /* guards priv and epoch: handles change on re-initialisation */
+	unsigned epoch;	    /* the token epoch priv was found in */
 };
 
 /* Find the private key matching uri (object label and/or id). */
@@ -158,6 +202,33 @@ int p11_sign_x509_req(struct p11_key *k, X509_REQ *r, const EVP_MD *md, struct s
  */
 int p11_init_token(struct p11_module *m, const char *label, const struct p11_secret *so_pin,
 		   const struct p11_secret *user_pin, struct sd_err *e);
+
+/* ---- import (rw session): keys made elsewhere, e.g. from a PFX ---- */
+
+/*
+ * Create pk (RSA 2048..4096 bits or EC P-256, with its private half) on the
+ * token: a private key object with the attributes p11_keygen gives (CKA_TOKEN,
+ * CKA_PRIVATE, CKA_SENSITIVE, CKA_SIGN true; CKA_EXTRACTABLE, CKA_DECRYPT,
+ * CKA_UNWRAP, CKA_DERIVE false; random 16-byte CKA_ID; CKA_LABEL label) and
+ * its public key object (CKA_VERIFY true, CKA_ENCRYPT, CKA_WRAP false).
+ * The token marks it CKA_LOCAL false. Refuses when a private key with that
+ * label exists. Copies of key components are wiped; on failure no object is
+ * left. pk is set to uncompressed point format (EC).
+ */
+int p11_import_key(struct p11_token *t, const char *label, EVP_PKEY *pk, struct p11_key **out,
+		   struct sd_err *e);
+
+/*
+ * Store a CA certificate: CKO_CERTIFICATE, CKA_CERTIFICATE_CATEGORY 2
+ * (authority), labelled with its subject CN, no key. *h is the new object, or
+ * CK_INVALID_HANDLE when the same certificate is already on the token.
+ */
+int p11_store_ca_cert(struct p11_token *t, X509 *cert, CK_OBJECT_HANDLE *h, struct sd_err *e);
+
+/* Destroy every object with k's CKA_ID (both key halves, certificates): undoing an import. */
+int p11_key_destroy(struct p11_key *k, struct sd_err *e);
+/* Destroy one object (CK_INVALID_HANDLE: nothing). */
+void p11_object_destroy(struct p11_token *t, CK_OBJECT_HANDLE h);
 
 /* Enumerate private keys on the token (callback per key). */
 typedef void (*p11_key_cb)(void *ctx, struct p11_key *k);

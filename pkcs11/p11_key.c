@@ -165,6 +165,8 @@ static int key_from_handle(struct p11_token *t, CK_SESSION_HANDLE s, CK_OBJECT_H
 		return sd_err_set(e, SD_E_INTERNAL, "out of memory");
 	k->tok = t;
 	k->priv = h;
+	pthread_mutex_init(&k->mu, NULL);
+	k->epoch = atomic_load(&t->epoch);
 	if (t->mod->f->C_GetAttributeValue(s, h, a1, 1) != CKR_OK) {
 		sd_err_set(e, SD_E_INTERNAL, "cannot read the key type");
 		goto fail;
@@ -252,13 +254,18 @@ int p11_key_list(struct p11_token *t, p11_key_cb cb, void *ctx, struct sd_err *e
 	if (t->mod->f->C_FindObjects(s, h, 64, &got) != CKR_OK)
 		got = 0;
 	t->mod->f->C_FindObjectsFinal(s);
+	p11_session_put(t, s);
+	/* The callback may take a session itself: never hold one across it. */
 	for (i = 0; i < got; i++) {
+		s = p11_session_get(t);
 		if (key_from_handle(t, s, h[i], &k, &ke) != 0)
+			k = NULL;
+		p11_session_put(t, s);
+		if (k == NULL)
 			continue;
 		cb(ctx, k);
 		p11_key_free(k);
 	}
-	p11_session_put(t, s);
 	return 0;
 }
 
@@ -267,6 +274,7 @@ void p11_key_free(struct p11_key *k)
 	if (k == NULL)
 		return;
 	EVP_PKEY_free(k->pub);
+	pthread_mutex_destroy(&k->mu);
 	free(k);
 }
 
@@ -317,42 +325,159 @@ out:
 	return ret;
 }
 
+/*
+ * The key's handle in the current token epoch: after a re-initialisation the
+ * old handle means nothing, so find the key again by CKA_ID (and label).
+ */
+static CK_RV current_handle(struct p11_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *h)
+{
+	struct p11_token *t = k->tok;
+	unsigned ep = atomic_load(&t->epoch);
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	/* By CKA_ID when the key has one, else by label. */
+	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
+			       k->id_len ? (CK_ATTRIBUTE){CKA_ID, k->id, k->id_len}
+					 : (CK_ATTRIBUTE){CKA_LABEL, k->label, strlen(k->label)}};
+	CK_OBJECT_HANDLE found = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+	CK_RV rv = CKR_OK;
+
+	pthread_mutex_lock(&k->mu);
+	if (k->epoch != ep) {
+		rv = t->mod->f->C_FindObjectsInit(s, tmpl, 2);
+		if (rv == CKR_OK) {
+			rv = t->mod->f->C_FindObjects(s, &found, 1, &n);
+			t->mod->f->C_FindObjectsFinal(s);
+		}
+		if (rv == CKR_OK && n == 1) {
+			k->priv = found;
+			k->epoch = ep;
+		} else if (rv == CKR_OK) {
+			rv = CKR_KEY_HANDLE_INVALID;
+		}
+	}
+	*h = k->priv;
+	pthread_mutex_unlock(&k->mu);
+	return rv;
+}
+
+/*
+ * One attempt: C_SignInit (+ context-specific login) and C_Sign. When a step
+ * after a successful C_SignInit fails without ending the operation, *stuck
+ * is set: the session must not go back to the pool as it is.
+ */
+static CK_RV sign_once(struct p11_key *k, CK_SESSION_HANDLE s, const uint8_t *tbs, CK_ULONG tbslen,
+		       uint8_t *out, CK_ULONG *outlen, const char **what, int *stuck)
+{
+	struct p11_token *t = k->tok;
+	CK_MECHANISM mech = {k->type == CKK_RSA ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0};
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+
+	*stuck = 0;
+	*what = "C_FindObjects";
+	rv = current_handle(k, s, &h);
+	if (rv != CKR_OK)
+		return rv;
+	if (k->always_auth && atomic_load(&t->pin_refused))
+		return CKR_PIN_INCORRECT; /* never offer a refused PIN again */
+	*what = "C_SignInit";
+	rv = t->mod->f->C_SignInit(s, &mech, h);
+	if (rv != CKR_OK)
+		return rv;
+	if (k->always_auth) {
+		/* Context-specific login: from the PIN buffer, never a terminal prompt. */
+		*what = "C_Login(CKU_CONTEXT_SPECIFIC)";
+		rv = t->pin == NULL ? CKR_USER_NOT_LOGGED_IN
+				    : t->mod->f->C_Login(s, CKU_CONTEXT_SPECIFIC,
+							 (CK_UTF8CHAR_PTR)t->pin->p, t->pin->len);
+		if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED ||
+		    rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE)
+			atomic_store(&t->pin_refused, 1);
+		if (rv != CKR_OK) {
+			*stuck = 1; /* the C_SignInit operation is still active */
+			return rv;
+		}
+	}
+	*what = "C_Sign";
+	rv = t->mod->f->C_Sign(s, (CK_BYTE_PTR)tbs, tbslen, out, outlen);
+	/* C_Sign ends the operation on every result but these two. */
+	*stuck = rv == CKR_BUFFER_TOO_SMALL || rv == CKR_USER_NOT_LOGGED_IN;
+	return rv;
+}
+
 int p11_key_sign(struct p11_key *k, int md_nid, const uint8_t *hash, size_t hashlen, uint8_t *sig,
 		 size_t *siglen, struct sd_err *e)
 {
 	struct p11_token *t = k->tok;
-	CK_MECHANISM mech = {k->type == CKK_RSA ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0};
 	uint8_t *tbs = NULL, raw[512];
-	int tbslen = 0, ret = -1;
-	CK_ULONG outlen;
+	int tbslen = 0, ret = -1, attempt;
+	CK_ULONG outlen = 0;
 	CK_SESSION_HANDLE s;
-	CK_RV rv;
+	const char *what = "";
+	char state[200];
+	int stuck = 0;
+	CK_RV rv = CKR_OK;
 
 	if (k->type == CKK_RSA) {
 		if (digest_info(md_nid, hash, hashlen, &tbs, &tbslen) != 0)
 			return sd_err_set(e, SD_E_INTERNAL, "cannot encode DigestInfo");
+	} else {
+		tbs = OPENSSL_memdup(hash, hashlen);
+		tbslen = (int)hashlen;
+		if (tbs == NULL)
+			return sd_err_set(e, SD_E_INTERNAL, "out of memory");
 	}
-	s = p11_session_get(t);
-	rv = t->mod->f->C_SignInit(s, &mech, k->priv);
-	if (rv == CKR_OK && k->always_auth) {
-		/* Context-specific login: from the PIN buffer, never a terminal prompt. */
-		if (t->pin == NULL)
-			rv = CKR_USER_NOT_LOGGED_IN;
-		else
-			rv = t->mod->f->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)t->pin->p,
-						t->pin->len);
+	/* Session and login faults are repaired and retried once; token faults are not. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		s = p11_session_get(t);
+		if (s == CK_INVALID_HANDLE) {
+			p11_token_state(t, state, sizeof(state));
+			sd_err_set(e, SD_E_TOKEN_UNAVAILABLE, "token \"%s\" is %s", t->label,
+				   state);
+			goto out;
+		}
+		outlen = k->type == CKK_RSA ? (CK_ULONG)*siglen : sizeof(raw);
+		rv = sign_once(k, s, tbs, (CK_ULONG)tbslen, k->type == CKK_RSA ? sig : raw, &outlen,
+			       &what, &stuck);
+		/* Never return a session with a half-done operation to the pool. */
+		if (stuck && rv != CKR_OK && p11_session_reopen(t, &s) != 0) {
+			p11_session_put(t, s);
+			sd_err_set(e, SD_E_TOKEN_UNAVAILABLE,
+				   "token \"%s\": cannot reset a session", t->label);
+			goto out;
+		}
+		if (rv == CKR_OK) {
+			p11_session_put(t, s);
+			break;
+		}
+		if ((rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED) &&
+		    attempt == 0 && p11_session_reopen(t, &s) == 0) {
+			p11_session_put(t, s);
+			continue;
+		}
+		if (rv == CKR_USER_NOT_LOGGED_IN && attempt == 0 && p11_relogin(t, s) == CKR_OK) {
+			p11_session_put(t, s);
+			continue;
+		}
+		if (p11_fault(t, rv, what)) {
+			p11_session_put(t, s);
+			sd_err_set(e, SD_E_TOKEN_UNAVAILABLE,
+				   "token \"%s\" failed (%s: %s); reconnecting in the background",
+				   t->label, what, p11_rv_name(rv));
+			goto out;
+		}
+		p11_session_put(t, s);
+		break;
 	}
 	if (rv != CKR_OK) {
-		sd_err_set(e, rv_code(rv), "key \"%s\": C_SignInit: %s", k->label, p11_rv_name(rv));
-		goto out;
-	}
-	outlen = k->type == CKK_RSA ? (CK_ULONG)*siglen : sizeof(raw);
-	if (k->type == CKK_RSA)
-		rv = t->mod->f->C_Sign(s, tbs, (CK_ULONG)tbslen, sig, &outlen);
-	else
-		rv = t->mod->f->C_Sign(s, (CK_BYTE_PTR)hash, hashlen, raw, &outlen);
-	if (rv != CKR_OK) {
-		sd_err_set(e, rv_code(rv), "key \"%s\": C_Sign: %s", k->label, p11_rv_name(rv));
+		sd_err_set(e,
+			   atomic_load(&t->pin_refused) && k->always_auth ? SD_E_TOKEN_UNAVAILABLE
+									  : rv_code(rv),
+			   "key \"%s\": %s: %s%s", k->label, what, p11_rv_name(rv),
+			   atomic_load(&t->pin_refused) && k->always_auth
+			       ? " (the token refused the PIN; not retried until signerd restarts)"
+			       : "");
 		goto out;
 	}
 	if (k->type == CKK_RSA) {
@@ -364,7 +489,6 @@ int p11_key_sign(struct p11_key *k, int md_nid, const uint8_t *hash, size_t hash
 	}
 	ret = 0;
 out:
-	p11_session_put(t, s);
 	OPENSSL_free(tbs);
 	return ret;
 }
