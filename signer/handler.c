@@ -255,13 +255,15 @@ static void handle_status(struct signer *s, const uint8_t *body, size_t len, str
 {
 	struct sd_err e = {0};
 	struct sd_keyset *ks;
-	char text[STATUS_MAX];
+	char text[STATUS_MAX], tstate[200] = "unavailable";
 
 	if (proto_dec_empty(body, len, &e) != 0) {
 		reply_error(s, out, &e);
 		return;
 	}
 	ks = sd_current(s);
+	if (s->tok != NULL)
+		p11_token_state(s->tok, tstate, sizeof(tstate));
 	snprintf(text, sizeof(text),
 		 "version: %s\nuptime_seconds: %lld\nrequests: %lu\nsignatures: %lu\nerrors: %lu\n"
 		 "connections: %lu\nrejected_connections: %lu\ntoken: %s\ntoken_state: %s\n"
@@ -269,9 +271,8 @@ static void handle_status(struct signer *s, const uint8_t *body, size_t len, str
 		 SIGNERD_VERSION, (long long)(time(NULL) - s->started),
 		 atomic_load(&s->ctr.requests), atomic_load(&s->ctr.signatures),
 		 atomic_load(&s->ctr.errors), atomic_load(&s->ctr.connections),
-		 atomic_load(&s->ctr.rejected_connections), s->tok ? s->tok->label : "-",
-		 s->tok ? "logged-in" : "unavailable", s->tok ? s->tok->nsess : 0,
-		 atomic_load(&s->ctr.signing_peak), ks ? ks->nkeys : 0,
+		 atomic_load(&s->ctr.rejected_connections), s->tok ? s->tok->label : "-", tstate,
+		 s->tok ? s->tok->nsess : 0, atomic_load(&s->ctr.signing_peak), ks ? ks->nkeys : 0,
 		 ks && ks->def ? ks->def->cfg->name : "-");
 	sd_keyset_unref(ks);
 	proto_enc_status_ok(out, text);

@@ -13,6 +13,13 @@
 
 #define CERT_FILE_MAX (1024 * 1024)
 
+static void token_log(void *ctx, int prio, const char *msg)
+{
+	struct signer *s = ctx;
+
+	sd_logf(&s->log, prio, "token", "%s", msg);
+}
+
 int sd_token_open(struct signer *s, const struct cfg *cfg, struct sd_err *e)
 {
 	struct p11_uri u;
@@ -38,6 +45,7 @@ int sd_token_open(struct signer *s, const struct cfg *cfg, struct sd_err *e)
 		s->mod = NULL;
 		return -1;
 	}
+	p11_token_set_logger(s->tok, token_log, s);
 	return 0;
 }
 

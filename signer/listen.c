@@ -11,18 +11,32 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int from_systemd(void)
+/* 0: not socket-activated; 1: fd 3 checked and ready; -1: error in e. */
+static int from_systemd(struct sd_err *e)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int v, fl;
+	socklen_t l = sizeof(v);
 
-	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() ||
-	    strtol(fds, NULL, 10) < 1)
-		return -1;
+	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	fcntl(3, F_SETFD, FD_CLOEXEC);
-	return 3; /* SD_LISTEN_FDS_START */
+	if (strtol(fds, NULL, 10) != 1)
+		return sd_err_set(e, SD_E_INTERNAL,
+				  "socket activation passed %s sockets; exactly 1 is expected",
+				  fds);
+	/* SD_LISTEN_FDS_START: a listening AF_UNIX stream socket, made non-blocking. */
+	if (getsockopt(3, SOL_SOCKET, SO_DOMAIN, &v, &l) != 0 || v != AF_UNIX ||
+	    getsockopt(3, SOL_SOCKET, SO_TYPE, &v, &l) != 0 || v != SOCK_STREAM ||
+	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) != 0 || v != 1)
+		return sd_err_set(e, SD_E_INTERNAL,
+				  "fd 3 from systemd is not a listening AF_UNIX stream socket");
+	fl = fcntl(3, F_GETFL);
+	if (fl < 0 || fcntl(3, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(3, F_SETFD, FD_CLOEXEC) != 0)
+		return sd_err_set(e, SD_E_INTERNAL, "fd 3 from systemd: %s", strerror(errno));
+	return 1;
 }
 
 /* Refuse to steal the socket of a running daemon; remove a stale one. */
@@ -53,11 +67,15 @@ int sd_listen(struct signer *s, const struct cfg *cfg, struct sd_err *e)
 	mode_t old;
 	int fd;
 
-	fd = from_systemd();
-	if (fd >= 0) {
-		s->listen_fd = fd;
+	switch (from_systemd(e)) {
+	case 1:
+		s->listen_fd = 3;
 		LOG_I(&s->log, "listening on the socket passed by systemd");
 		return 0;
+	case -1:
+		return -1;
+	default:
+		break;
 	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

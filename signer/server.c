@@ -7,6 +7,7 @@
 #include "signer/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #define IDLE_TIMEOUT_MS	 60000 /* a connection with nothing pending */
 #define DRAIN_TIMEOUT_MS 10000
 #define RBUF_CAP	 (4 + SD_FRAME_MAX)
+#define OUT_HIGH	 (2 * RBUF_CAP) /* unsent reply bytes above which we stop reading */
+#define ACCEPT_PAUSE_MS	 100		/* after EMFILE or ENFILE */
 
 struct conn;
 
@@ -46,8 +49,10 @@ struct conn {
 	unsigned queued;   /* slots at workers */
 	struct wbuf out;
 	size_t woff;
-	int closing; /* read no more; close once flushed */
-	int gone;    /* peer gone; free when no worker holds a slot */
+	int closing;	 /* read no more; close once flushed */
+	int gone;	 /* peer gone; free when no worker holds a slot */
+	atomic_int dead; /* gone, as seen by workers: skip its queued requests */
+	int eof;	 /* peer shut down its sending side */
 	int want_in, want_out;
 	int touched; /* on the completion pass's list */
 	struct conn *next_touched;
@@ -68,6 +73,7 @@ struct server {
 	unsigned nconns;
 	uint64_t request_timeout_ms;
 	unsigned max_connections;
+	int64_t accept_paused_until;	   /* 0: accepting */
 	struct sd_keyset *gen;		   /* held for the allow rules below */
 	const struct cfg_principal *allow; /* socket.allow of gen's config */
 	size_t nallow;
@@ -100,7 +106,9 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&sv->mu);
 		while (sv->jobs == NULL && !sv->stopping)
 			pthread_cond_wait(&sv->cv, &sv->mu);
-		if (sv->jobs == NULL) {
+		if (sv->stopping) {
+			/* The drain is over: requests not started are dropped with their
+			 * connections. */
 			pthread_mutex_unlock(&sv->mu);
 			return NULL;
 		}
@@ -110,9 +118,14 @@ static void *worker(void *arg)
 			sv->jobs_tail = NULL;
 		pthread_mutex_unlock(&sv->mu);
 
-		busy_begin(&sv->s->ctr);
-		sd_handle(sv->s, &sl->c->peer, sl->type, sl->req, sl->reqlen, &sl->resp);
-		atomic_fetch_sub(&sv->s->ctr.signing_now, 1);
+		if (atomic_load(&sl->c->dead)) {
+			/* Nobody will read it: do not spend a token signature on it. */
+			proto_enc_error(&sl->resp, SD_E_BAD_REQUEST, "client gone");
+		} else {
+			busy_begin(&sv->s->ctr);
+			sd_handle(sv->s, &sl->c->peer, sl->type, sl->req, sl->reqlen, &sl->resp);
+			atomic_fetch_sub(&sv->s->ctr.signing_now, 1);
+		}
 
 		pthread_mutex_lock(&sv->mu);
 		sl->next_job = sv->done;
@@ -126,7 +139,8 @@ static void *worker(void *arg)
 static void update_events(struct server *sv, struct conn *c)
 {
 	struct epoll_event ev = {0};
-	int in = !c->closing && !c->gone && c->inflight < MAX_PIPELINE;
+	int in = !c->closing && !c->gone && c->inflight < MAX_PIPELINE &&
+		 c->out.len - c->woff < OUT_HIGH;
 	int out = c->woff < c->out.len;
 
 	if (in == c->want_in && out == c->want_out)
@@ -154,6 +168,7 @@ static void conn_free(struct server *sv, struct conn *c)
 		c->fd = -1;
 	}
 	c->gone = 1;
+	atomic_store(&c->dead, 1);
 }
 
 static void reap(struct server *sv)
@@ -190,7 +205,8 @@ static void flush(struct server *sv, struct conn *c)
 
 	if (c->gone)
 		return;
-	while ((sl = c->head) != NULL && sl->done) {
+	/* Bounded: a client that does not read its replies stops being read. */
+	while ((sl = c->head) != NULL && sl->done && c->out.len - c->woff < OUT_HIGH) {
 		if (wbuf_failed(&sl->resp)) {
 			wbuf_reset(&sl->resp);
 			proto_enc_error(&sl->resp, SD_E_INTERNAL, "response too large");
@@ -213,6 +229,11 @@ static void flush(struct server *sv, struct conn *c)
 			return;
 		}
 		c->woff += (size_t)n;
+	}
+	if (c->woff > 0 && c->woff < c->out.len && c->woff >= c->out.len / 2) {
+		memmove(c->out.p, c->out.p + c->woff, c->out.len - c->woff);
+		c->out.len -= c->woff;
+		c->woff = 0;
 	}
 	if (c->woff == c->out.len) {
 		wbuf_reset(&c->out);
@@ -257,8 +278,15 @@ static void fatal_reply(struct conn *c, uint32_t code, const char *msg)
 static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint8_t *body,
 		     size_t len)
 {
-	struct slot *sl = slot_add(c);
+	struct slot *sl;
 
+	/* A reload may have narrowed socket.allow: it applies to open connections too. */
+	if (!sd_peer_allowed(&c->peer, sv->allow, sv->nallow)) {
+		fatal_reply(c, SD_E_NOT_AUTHORIZED,
+			    "this user is no longer allowed to use signerd");
+		return;
+	}
+	sl = slot_add(c);
 	if (sl == NULL) {
 		c->closing = 1;
 		return;
@@ -298,7 +326,7 @@ static void parse_buffered(struct server *sv, struct conn *c)
 	int r;
 	char msg[96];
 
-	while (!c->closing && c->inflight < MAX_PIPELINE) {
+	while ((!c->closing || c->eof) && c->inflight < MAX_PIPELINE) {
 		r = proto_frame_peek(c->rbuf + off, c->rlen - off, &type, &body, &bodylen, &used);
 		if (r == 0)
 			break;
@@ -336,14 +364,19 @@ static void on_readable(struct server *sv, struct conn *c)
 		n = recv(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen, 0);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		if (n <= 0) {
-			/* Peer closed (or reset): nothing more can be delivered. */
-			conn_free(sv, c);
+		if (n < 0) {
+			conn_free(sv, c); /* reset: nothing more can be delivered */
 			return;
 		}
+		if (n == 0) {
+			/* Half-close: the peer sends no more, but may still read its replies. */
+			c->eof = 1;
+			c->closing = 1;
+		}
+		/* A frame must complete within request_timeout of its first byte. */
+		if (c->rlen == 0 && n > 0)
+			c->deadline_ms = now_ms() + (int64_t)sv->request_timeout_ms;
 		c->rlen += (size_t)n;
-		c->deadline_ms =
-		    now_ms() + (int64_t)(c->rlen > 0 ? sv->request_timeout_ms : IDLE_TIMEOUT_MS);
 	}
 	service(sv, c);
 	if (!c->gone && c->rlen == 0)
@@ -378,6 +411,14 @@ static void on_accept(struct server *sv)
 
 	for (;;) {
 		fd = accept4(sv->s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 &&
+		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+			/* Out of descriptors: stop polling the listener for a moment, or spin. */
+			LOG_W(&sv->s->log, "accept: %s; pausing new connections", strerror(errno));
+			epoll_ctl(sv->epfd, EPOLL_CTL_DEL, sv->s->listen_fd, NULL);
+			sv->accept_paused_until = now_ms() + ACCEPT_PAUSE_MS;
+			return;
+		}
 		if (fd < 0)
 			return;
 		c = calloc(1, sizeof(*c));
@@ -598,7 +639,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 	for (;;) {
 		if (drain_until != 0 && (drained(&sv) || now_ms() > drain_until))
 			break;
-		n = epoll_wait(sv.epfd, evs, 64, 500);
+		n = epoll_wait(sv.epfd, evs, 64, sv.accept_paused_until ? ACCEPT_PAUSE_MS : 500);
 		if (n < 0 && errno != EINTR) {
 			LOG_E(&s->log, "epoll_wait: %s", strerror(errno));
 			ret = -1;
@@ -631,6 +672,13 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 			}
 		}
 		check_timeouts(&sv);
+		if (sv.accept_paused_until != 0 && drain_until == 0 &&
+		    now_ms() >= sv.accept_paused_until) {
+			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
+
+			epoll_ctl(sv.epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
+			sv.accept_paused_until = 0;
+		}
 		sd_revocation_tick(s);
 		reap(&sv);
 	}
