@@ -52,6 +52,7 @@ int sd_err_set(struct sd_err *e, uint32_t code, const char *fmt, ...)
 int sd_err_prefix(struct sd_err *e, const char *fmt, ...)
 {
 	char old[sizeof(e->msg)], pre[sizeof(e->msg)];
+	size_t pl, ol;
 	va_list ap;
 
 	if (e == NULL)
@@ -62,7 +63,12 @@ int sd_err_prefix(struct sd_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
-	snprintf(e->msg, sizeof(e->msg), "%s%s", pre, old);
+	/* Prefix first; the old message fills what room is left. */
+	pl = strnlen(pre, sizeof(e->msg) - 1);
+	ol = strnlen(old, sizeof(e->msg) - 1 - pl);
+	memcpy(e->msg, pre, pl);
+	memcpy(e->msg + pl, old, ol);
+	e->msg[pl + ol] = '\0';
 	return -1;
 }
 

@@ -84,12 +84,13 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 		sd_log_escape(req->key, strlen(req->key), esc, sizeof(esc));
 		return sd_err_set(e, SD_E_UNKNOWN_KEY, "no key named \"%s\"", esc);
 	}
-	if (k->cfg->state == CFG_KEY_RETIRED)
-		return sd_err_set(e, SD_E_KEY_RETIRED, "key \"%s\" is retired and signs nothing",
-				  k->cfg->name);
+	/* Authorisation first: a peer the key refuses learns nothing about its state. */
 	if (!sd_peer_allowed(peer, k->cfg->allow, k->cfg->nallow))
 		return sd_err_set(e, SD_E_NOT_AUTHORIZED, "uid %u may not sign with key \"%s\"",
 				  (unsigned)peer->uid, k->cfg->name);
+	if (k->cfg->state == CFG_KEY_RETIRED)
+		return sd_err_set(e, SD_E_KEY_RETIRED, "key \"%s\" is retired and signs nothing",
+				  k->cfg->name);
 	for (i = 0; i < sizeof(md_names) / sizeof(*md_names); i++)
 		if (strcmp(req->digest_alg, md_names[i].name) == 0)
 			m = &md_names[i];
@@ -109,6 +110,10 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 		return -1;
 	if (check_revocation(s, ks, k, e) != 0)
 		return -1;
+	/* Last, so that refused requests do not use up the caller's rate. */
+	if (sd_rate_take(&s->rate, peer->uid, ks->cfg->limits.rate_per_uid) != 0)
+		return sd_err_set(e, SD_E_RATE_LIMITED, "uid %u exceeds limits.rate_per_uid (%u/s)",
+				  (unsigned)peer->uid, ks->cfg->limits.rate_per_uid);
 	memset(&ap, 0, sizeof(ap));
 	ap.subject = AU_SUBJECT_CAB;
 	ap.md = m->md();

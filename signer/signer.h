@@ -17,6 +17,7 @@
 #include "pkcs11/p11.h"
 #include "proto/proto.h"
 #include "signer/log.h"
+#include "signer/ratelimit.h"
 #include "signer/revocation.h"
 
 /* One configured key, immutable once loaded. */
@@ -83,7 +84,8 @@ struct signer {
 	int listen_fd;
 	int foreground;
 	struct sd_crl_floors floors; /* CRL rollback protection, for the daemon's lifetime */
-	time_t next_refresh;	     /* next CRL re-read */
+	struct sd_ratelimit rate;
+	time_t next_refresh; /* next CRL re-read */
 };
 
 /*

@@ -54,6 +54,19 @@ static int restart_needed(const struct cfg *a, const struct cfg *b, const char *
 	return *what != NULL;
 }
 
+/* Settings this version parses but cannot honour must not fail open. */
+static int unsupported(const struct cfg *cfg, struct sd_err *e)
+{
+	if (cfg->timestamp.policy != CFG_TS_OFF)
+		return sd_err_set(
+		    e, SD_E_INTERNAL,
+		    "%s: timestamp.policy %s is not supported by this version of "
+		    "signerd (RFC 3161 timestamping is not implemented yet); set it to "
+		    "off",
+		    cfg->path, cfg->timestamp.policy == CFG_TS_REQUIRED ? "required" : "optional");
+	return 0;
+}
+
 static void reload(struct signer *s)
 {
 	struct cfg *cfg = NULL;
@@ -65,6 +78,11 @@ static void reload(struct signer *s)
 	LOG_I(&s->log, "SIGHUP: reloading %s", s->config_path);
 	if (cfg_load_file(s->config_path, &cfg, &e) != 0) {
 		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
+		goto keep;
+	}
+	if (unsupported(cfg, &e) != 0) {
+		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
+		cfg_free(cfg);
 		goto keep;
 	}
 	cur = sd_current(s);
@@ -180,9 +198,11 @@ int main(int argc, char **argv)
 	sd_log_open(&s.log, s.foreground || check, verbose);
 	harden(&s);
 	pthread_mutex_init(&s.gen_mu, NULL);
+	sd_rate_init(&s.rate);
 	s.started = time(NULL);
-	if (cfg_load_file(s.config_path, &cfg, &e) != 0) {
+	if (cfg_load_file(s.config_path, &cfg, &e) != 0 || unsupported(cfg, &e) != 0) {
 		LOG_E(&s.log, "%s", e.msg);
+		cfg_free(cfg);
 		goto out;
 	}
 	if (sd_token_open(&s, cfg, &e) != 0) {
@@ -221,6 +241,7 @@ out:
 	p11_token_free(s.tok);
 	p11_module_free(s.mod);
 	sd_crl_floors_free(&s.floors);
+	sd_rate_destroy(&s.rate);
 	pthread_mutex_destroy(&s.gen_mu);
 	return ret;
 }

@@ -88,6 +88,7 @@ static struct fuzz_ctx *setup(void)
 	fc.s.log.to_stderr = 1;
 	fc.s.log.min_prio = -1; /* silent */
 	pthread_mutex_init(&fc.s.gen_mu, NULL);
+	sd_rate_init(&fc.s.rate);
 	sd_install(&fc.s, ks);
 	return &fc;
 }

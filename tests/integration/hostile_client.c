@@ -4,6 +4,7 @@
  * client is still served. Exit 0 when every case passes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 struct t {
 	const char *sock;
+	long pid; /* the daemon, for its RSS; 0: skip memory checks */
 	int failed;
 	int passed;
 };
@@ -389,15 +391,125 @@ static void slow_client(struct t *t)
 	t->passed++;
 }
 
+static long rss_kib(long pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	f = fopen(path, "r");
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			v = strtol(line + 6, NULL, 10);
+	if (f != NULL)
+		fclose(f);
+	return v;
+}
+
+/* A client that shuts down its sending side still gets every reply. */
+static void half_close(struct t *t)
+{
+	static uint8_t body[SD_FRAME_MAX];
+	uint8_t d[32] = {7}, type;
+	struct wbuf w;
+	size_t len;
+	int i, got = 0, fd = dial(t->sock);
+
+	wbuf_init(&w, 0);
+	for (i = 0; i < 8; i++)
+		sign_req(&w, "", "sha256", d, 32);
+	CHECK(t, fd >= 0 && send_all(fd, w.p, w.len) == 0, "cannot send");
+	wbuf_free(&w);
+	shutdown(fd, SHUT_WR);
+	while (recv_frame(fd, &type, body, sizeof(body), &len, 20000) == 0 &&
+	       type == SD_MSG_SIGNATURE)
+		got++;
+	close(fd);
+	CHECK(t, got == 8, "%d of 8 replies after a half-close", got);
+	printf("ok   half-closed client got its 8 pipelined replies\n");
+	t->passed++;
+}
+
+/* A client that pipelines without ever reading must not grow the daemon. */
+static void non_reader(struct t *t)
+{
+	struct wbuf w;
+	long before, after;
+	int fd = dial(t->sock), stalls = 0, i;
+	size_t sent = 0;
+	ssize_t n;
+
+	if (t->pid <= 0) {
+		printf("skip non-reading client (no daemon pid)\n");
+		return;
+	}
+	CHECK(t, fd >= 0, "cannot connect");
+	before = rss_kib(t->pid);
+	wbuf_init(&w, 0);
+	for (i = 0; i < 256; i++)
+		proto_enc_get_cert(&w, "");
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* Write until the daemon stops reading us (the socket stays full), at most 256 MiB. */
+	while (stalls < 50 && sent < (256u << 20)) {
+		n = send(fd, w.p, w.len, MSG_NOSIGNAL);
+		if (n > 0) {
+			sent += (size_t)n;
+			stalls = 0;
+		} else {
+			stalls++;
+			usleep(10000);
+		}
+	}
+	after = rss_kib(t->pid);
+	wbuf_free(&w);
+	CHECK(t, stalls >= 50, "the daemon kept reading %zu bytes from a client that never reads",
+	      sent);
+	CHECK(t, after - before < 32 * 1024, "daemon RSS grew by %ld KiB for a non-reading client",
+	      after - before);
+	CHECK(t, good_client(t->sock), "not served while a client refuses to read");
+	close(fd);
+	printf("ok   non-reading client throttled after %zu bytes; daemon RSS +%ld KiB\n", sent,
+	       after - before);
+	t->passed++;
+}
+
+/* A frame dribbled one byte at a time still times out request_timeout after it began. */
+static void slow_loris(struct t *t)
+{
+	static uint8_t body[SD_FRAME_MAX];
+	uint8_t frame[44] = {0, 0, 0, 40, SD_MSG_SIGN_CAB}, type;
+	struct pollfd pfd;
+	size_t len, i;
+	int fd = dial(t->sock), answered = 0;
+
+	CHECK(t, fd >= 0, "cannot connect");
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (i = 0; i < sizeof(frame) && !answered; i++) {
+		send_all(fd, frame + i, 1);
+		answered = poll(&pfd, 1, 250) > 0;
+	}
+	CHECK(t, answered, "a frame sent one byte per 250 ms never timed out");
+	CHECK(t,
+	      recv_frame(fd, &type, body, sizeof(body), &len, 1000) == 0 &&
+		  error_code(type, body, len) == SD_E_BAD_REQUEST,
+	      "no timeout error for a dribbled frame");
+	close(fd);
+	printf("ok   dribbled frame cut off after %zu of %zu bytes\n", i, sizeof(frame));
+	t->passed++;
+}
+
 int main(int argc, char **argv)
 {
 	struct t t = {0};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: hostile_client SOCKET\n");
+	if (argc < 2) {
+		fprintf(stderr, "usage: hostile_client SOCKET [DAEMON_PID]\n");
 		return 2;
 	}
 	t.sock = argv[1];
+	t.pid = argc > 2 ? atol(argv[2]) : 0;
 	if (!good_client(t.sock)) {
 		fprintf(stderr, "FAIL: the baseline good client is not served\n");
 		return 1;
@@ -409,6 +521,9 @@ int main(int argc, char **argv)
 	idle_connections(&t, 100);
 	disconnects(&t);
 	slow_client(&t);
+	half_close(&t);
+	slow_loris(&t);
+	non_reader(&t);
 	printf("%d passed, %d failed\n", t.passed, t.failed);
 	return t.failed ? 1 : 0;
 }

@@ -48,6 +48,11 @@ write_config "$KEYS"
 sed -i "s|pkcs11:token=signerd-test\"|pkcs11:token=other-token\"|" "$T/signerd.yaml"
 must_refuse 1 "no token matches"
 
+write_config "$KEYS" "timestamp:
+  urls: [ \"http://127.0.0.1:9/\" ]
+  policy: required"
+must_refuse 1 "timestamp.policy required is not supported"
+
 note "module allowlist"
 write_config "$KEYS"
 sed -i "s|  sessions:|  allowed_modules: [ /usr/lib/x86_64-linux-gnu/pkcs11/ ]\n  sessions:|" "$T/signerd.yaml"
@@ -79,6 +84,23 @@ grep -q 'reloaded: 2 keys, default "k2"' "$T/signerd.log" || fail "reload not ap
 "$BIN/signer" sign-cab -o "$T/after-good.cab" "$T/a.cab"
 verify_cab "$T/after-good.cab" "$T/k2.pem"
 echo "ok   SIGHUP switched the default key to k2"
+
+note "rate_per_uid"
+sed -i 's/^keys:/limits:\n  rate_per_uid: 5\nkeys:/' "$T/signerd.yaml"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do
+	[ "$(grep -c 'reloaded: 2 keys' "$T/signerd.log")" -ge 2 ] && break
+	sleep 0.1
+done
+rc=0
+"$BIN/load_client" "$T/signerd.sock" 1 40 40 >"$T/rate.txt" 2>&1 || rc=$?
+ok=$(sed -n 's/^requests ok: //p' "$T/rate.txt")
+[ "$rc" = 1 ] && [ "${ok:-0}" -ge 1 ] && [ "${ok:-0}" -lt 40 ] && grep -q RATE_LIMITED "$T/rate.txt" ||
+	{ cat "$T/rate.txt"; fail "40 requests at once under rate_per_uid 5 were not limited"; }
+echo "ok   rate_per_uid 5: $ok of 40 simultaneous requests signed, the rest RATE_LIMITED"
+sed -i 's/  rate_per_uid: 5/  rate_per_uid: 0/' "$T/signerd.yaml"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
 
 note "SIGTERM drains in-flight requests"
 mkdir -p "$T/many" "$T/many-out"

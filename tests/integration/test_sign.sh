@@ -152,7 +152,7 @@ grep -q "wsus" "$T/keys" && grep -q "retired" "$T/keys" || { cat "$T/keys"; fail
 grep -q "signatures:" "$T/status" || { cat "$T/status"; fail "signer status"; }
 
 note "hostile clients"
-"$BIN/hostile_client" "$T/signerd.sock"
+"$BIN/hostile_client" "$T/signerd.sock" "$DAEMON_PID"
 # The 200 pipelined requests on one connection were signed in parallel across the
 # 2 sessions: a serial implementation never has two signatures in progress.
 peak=$("$BIN/signer" status | sed -n 's/^parallel_peak: //p')
