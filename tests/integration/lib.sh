@@ -42,6 +42,9 @@ fixture_init() {
 
 fixture_cleanup() {
 	local rc=$?
+	set +e
+	# A test's own teardown (set EXTRA_CLEANUP to a function name) runs first.
+	[ -z "${EXTRA_CLEANUP:-}" ] || "$EXTRA_CLEANUP"
 	daemon_stop || true
 	if [ "$rc" != 0 ] && [ -f "$T/signerd.log" ]; then
 		echo "--- signerd log (last 40 lines)" >&2
