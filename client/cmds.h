@@ -13,6 +13,7 @@ int cmd_verify_cab(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 
 /* Built only when client/cmd_token.c exists (SIGNER_HAVE_TOKEN). */

@@ -22,6 +22,7 @@ static const struct command commands[] = {
     {"cert", cmd_cert, "print a key's certificate from signerd"},
     {"keys", cmd_keys, "list signerd's keys"},
     {"status", cmd_status, "show signerd's status"},
+    {"admin", cmd_admin, "freeze, thaw, retire a key or reload (admin socket)"},
     {"audit", cmd_audit, "verify or search signerd's audit log (offline)"},
 #ifdef SIGNER_HAVE_TRUST_KIT
     {"trust-kit", cmd_trust_kit, "write the certificate and Windows trust scripts"},

@@ -30,6 +30,9 @@ void cfg_free(struct cfg *c)
 	free(c->socket.path);
 	free(c->socket.group);
 	cfg_free_principals(c->socket.allow, c->socket.nallow);
+	free(c->admin.path);
+	free(c->admin.group);
+	cfg_free_principals(c->admin.allow, c->admin.nallow);
 	free(c->token.module);
 	free(c->token.uri);
 	free(c->token.pin_file);
@@ -46,6 +49,21 @@ void cfg_free(struct cfg *c)
 	free(c);
 }
 
+/* admin.sock in socket.path's directory. */
+static int default_admin_path(struct cfg *c)
+{
+	const char *slash = strrchr(c->socket.path, '/');
+	size_t dl = slash ? (size_t)(slash - c->socket.path) + 1 : 0;
+	char buf[108];
+
+	if (dl + sizeof("admin.sock") > sizeof(buf))
+		return -1;
+	memcpy(buf, c->socket.path, dl);
+	memcpy(buf + dl, "admin.sock", sizeof("admin.sock"));
+	c->admin.path = strdup(buf);
+	return c->admin.path == NULL ? -1 : 0;
+}
+
 static struct cfg *cfg_new(const char *name)
 {
 	const size_t nmod = sizeof(default_modules) / sizeof(default_modules[0]);
@@ -57,6 +75,7 @@ static struct cfg *cfg_new(const char *name)
 	c->path = strdup(name);
 	c->socket.path = strdup(CFG_DEFAULT_SOCKET);
 	c->socket.mode = 0660;
+	c->admin.mode = 0600;
 	c->token.sessions = 4;
 	c->token.allowed_modules = calloc(nmod, sizeof(char *));
 	if (c->path == NULL || c->socket.path == NULL || c->token.allowed_modules == NULL)
@@ -116,6 +135,10 @@ int cfg_load_buffer_ex(const char *name, const uint8_t *p, size_t n, const struc
 	w.c = c;
 	if (cfg_walk_top(&w, root) != 0)
 		goto out;
+	if (c->admin.path == NULL && default_admin_path(c) != 0) {
+		cfg_errf(e, name, 1, 1, "socket.path is too long to derive admin.path from");
+		goto out;
+	}
 	*out = c;
 	c = NULL;
 	ret = 0;

@@ -13,7 +13,8 @@ static struct cfg *C(void *obj)
 	return obj;
 }
 
-/* socket */
+/* socket and admin: the same fields; obj is the struct cfg_socket */
+#define SOCK(o) ((struct cfg_socket *)(o))
 
 static int f_socket_path(struct cfg_walk *w, const char *path, const struct ynode *key,
 			 const struct ynode *val, void *obj)
@@ -21,7 +22,7 @@ static int f_socket_path(struct cfg_walk *w, const char *path, const struct ynod
 	struct sockaddr_un sun;
 
 	(void)key;
-	if (cfg_get_path(w, path, val, &C(obj)->socket.path) != 0)
+	if (cfg_get_path(w, path, val, &SOCK(obj)->path) != 0)
 		return -1;
 	if (val->len >= sizeof(sun.sun_path))
 		return cfg_err_at(w, val, "%s: longer than %zu bytes, the limit for a Unix socket",
@@ -52,7 +53,7 @@ static int f_socket_mode(struct cfg_walk *w, const char *path, const struct ynod
 			goto bad;
 		m = m * 8 + (uint32_t)(s[i] - '0');
 	}
-	C(obj)->socket.mode = m;
+	SOCK(obj)->mode = m;
 	return 0;
 bad:
 	return cfg_err_at(w, val, "%s: expected an octal mode such as \"0660\", got %s", path,
@@ -62,14 +63,14 @@ bad:
 static int f_socket_group(struct cfg_walk *w, const char *path, const struct ynode *key,
 			  const struct ynode *val, void *obj)
 {
-	struct cfg *c = obj;
+	struct cfg_socket *c = obj;
 
 	(void)key;
-	if (cfg_resolve_id(w, path, val, 1, &c->socket.gid) != 0)
+	if (cfg_resolve_id(w, path, val, 1, &c->gid) != 0)
 		return -1;
-	if (cfg_get_string(w, path, val, 255, &c->socket.group) != 0)
+	if (cfg_get_string(w, path, val, 255, &c->group) != 0)
 		return -1;
-	c->socket.has_group = 1;
+	c->has_group = 1;
 	return 0;
 }
 
@@ -77,7 +78,7 @@ static int f_socket_allow(struct cfg_walk *w, const char *path, const struct yno
 			  const struct ynode *val, void *obj)
 {
 	(void)key;
-	return cfg_get_principals(w, path, val, &C(obj)->socket.allow, &C(obj)->socket.nallow);
+	return cfg_get_principals(w, path, val, &SOCK(obj)->allow, &SOCK(obj)->nallow);
 }
 
 static const struct cfg_field socket_fields[] = {
@@ -343,7 +344,17 @@ static int f_socket(struct cfg_walk *w, const char *path, const struct ynode *ke
 		    const struct ynode *val, void *obj)
 {
 	(void)key;
-	return cfg_walk_map(w, path, val, socket_fields, NFIELDS(socket_fields), obj, NULL);
+	return cfg_walk_map(w, path, val, socket_fields, NFIELDS(socket_fields), &C(obj)->socket,
+			    NULL);
+}
+
+static int f_admin(struct cfg_walk *w, const char *path, const struct ynode *key,
+		   const struct ynode *val, void *obj)
+{
+	(void)key;
+	C(obj)->admin_set = 1;
+	return cfg_walk_map(w, path, val, socket_fields, NFIELDS(socket_fields), &C(obj)->admin,
+			    NULL);
 }
 
 static int f_token(struct cfg_walk *w, const char *path, const struct ynode *key,
@@ -410,7 +421,7 @@ enum { TOP_TOKEN = 1, TOP_KEYS = 2 };
 static const struct cfg_field top_fields[] = {
     {"socket", f_socket},	  {"token", f_token},	      {"keys", f_keys},
     {"revocation", f_revocation}, {"timestamp", f_timestamp}, {"audit", f_audit},
-    {"limits", f_limits},
+    {"limits", f_limits},	  {"admin", f_admin},
 };
 
 int cfg_walk_top(struct cfg_walk *w, const struct ynode *root)

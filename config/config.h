@@ -52,17 +52,26 @@ struct cfg_key {
 	int line;		 /* where the entry starts, for messages */
 };
 
+/* A listening Unix socket: where, file mode and group, and who may connect. */
+struct cfg_socket {
+	char *path;
+	uint32_t mode; /* written as a quoted octal string "0660" */
+	char *group;   /* optional */
+	int has_group;
+	uint32_t gid; /* resolved when has_group */
+	struct cfg_principal *allow;
+	size_t nallow;
+};
+
 struct cfg {
 	char *path; /* file the config was read from (or the name given) */
-	struct {
-		char *path;    /* default CFG_DEFAULT_SOCKET */
-		uint32_t mode; /* default 0660; written as a quoted octal string "0660" */
-		char *group;   /* optional */
-		int has_group;
-		uint32_t gid; /* resolved when has_group */
-		struct cfg_principal *allow;
-		size_t nallow;
-	} socket;
+	struct cfg_socket socket; /* path default CFG_DEFAULT_SOCKET, mode 0660 */
+	/*
+	 * The admin channel (FREEZE, THAW, RETIRE, RELOAD). path default:
+	 * admin.sock beside socket.path; mode 0600; allow default: root only.
+	 */
+	struct cfg_socket admin;
+	int admin_set; /* an admin: section was given */
 	struct {
 		char *module;	/* required */
 		char *uri;	/* required pkcs11: URI naming the token */

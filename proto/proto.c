@@ -483,6 +483,42 @@ int proto_dec_empty(const uint8_t *body, size_t len, struct sd_err *e)
 	return 0;
 }
 
+void proto_enc_admin(struct wbuf *w, uint8_t type, const char *key)
+{
+	size_t off = proto_frame_begin(w, type);
+
+	if (type == SD_MSG_ADMIN_RETIRE)
+		wbuf_string(w, key ? key : "");
+	proto_frame_end(w, off);
+}
+
+int proto_dec_admin_retire(const uint8_t *body, size_t len, char *key, size_t keysz,
+			   struct sd_err *e)
+{
+	struct dec d;
+
+	dec_init(&d, "ADMIN_RETIRE", body, len, e);
+	if (dec_str(&d, "key name", key, keysz) != 0)
+		return -1;
+	return dec_end(&d);
+}
+
+void proto_enc_admin_ok(struct wbuf *w, const char *text)
+{
+	size_t off = proto_frame_begin(w, SD_MSG_ADMIN_OK);
+
+	wbuf_string(w, text);
+	proto_frame_end(w, off);
+}
+
+int proto_dec_admin_ok(const uint8_t *body, size_t len, char **text, struct sd_err *e)
+{
+	/* Same shape as STATUS_OK: one string. */
+	if (proto_dec_status_ok(body, len, text, e) != 0)
+		return sd_err_prefix(e, "ADMIN_OK: ");
+	return 0;
+}
+
 const char *proto_msg_name(uint8_t type)
 {
 	switch (type) {
@@ -506,6 +542,16 @@ const char *proto_msg_name(uint8_t type)
 		return "STATUS";
 	case SD_MSG_STATUS_OK:
 		return "STATUS_OK";
+	case SD_MSG_ADMIN_FREEZE:
+		return "ADMIN_FREEZE";
+	case SD_MSG_ADMIN_THAW:
+		return "ADMIN_THAW";
+	case SD_MSG_ADMIN_RETIRE:
+		return "ADMIN_RETIRE";
+	case SD_MSG_ADMIN_RELOAD:
+		return "ADMIN_RELOAD";
+	case SD_MSG_ADMIN_OK:
+		return "ADMIN_OK";
 	case SD_MSG_ERROR:
 		return "ERROR";
 	default:

@@ -37,7 +37,13 @@ enum sd_msg_type {
 	SD_MSG_KEYS = 0x15,
 	SD_MSG_STATUS = 0x16,
 	SD_MSG_STATUS_OK = 0x17,
-	/* 0x20-0x2f reserved for script signing, 0x40-0x4f for the admin channel */
+	/* 0x20-0x2f reserved for script signing */
+	/* 0x40-0x4f: the admin channel, accepted only on the admin socket */
+	SD_MSG_ADMIN_FREEZE = 0x40, /* empty: refuse every signature (FROZEN) */
+	SD_MSG_ADMIN_THAW = 0x41,   /* empty: sign again */
+	SD_MSG_ADMIN_RETIRE = 0x42, /* string key: refuse to sign with it until restart */
+	SD_MSG_ADMIN_RELOAD = 0x43, /* empty: as SIGHUP */
+	SD_MSG_ADMIN_OK = 0x4f,	    /* string text */
 	SD_MSG_ERROR = 0x7f,
 };
 
@@ -118,6 +124,14 @@ void proto_enc_status_ok(struct wbuf *w, const char *text);
 int proto_dec_status_ok(const uint8_t *body, size_t len, char **text, struct sd_err *e);
 
 /* The message is cut to SD_ERRMSG_MAX - 1 bytes (on a UTF-8 boundary). */
+/* Admin requests: empty bodies except RETIRE (key name). ADMIN_OK carries a text. */
+void proto_enc_admin(struct wbuf *w, uint8_t type, const char *key);
+int proto_dec_admin_retire(const uint8_t *body, size_t len, char *key, size_t keysz,
+			   struct sd_err *e);
+void proto_enc_admin_ok(struct wbuf *w, const char *text);
+/* *text is malloc'd. */
+int proto_dec_admin_ok(const uint8_t *body, size_t len, char **text, struct sd_err *e);
+
 void proto_enc_error(struct wbuf *w, uint32_t code, const char *msg);
 int proto_dec_error(const uint8_t *body, size_t len, uint32_t *code, char *msg, size_t msgsz,
 		    struct sd_err *e);

@@ -79,6 +79,8 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 	size_t i;
 	char esc[SD_KEYNAME_MAX * 4];
 
+	if (atomic_load(&s->frozen))
+		return sd_err_set(e, SD_E_FROZEN, "signing is frozen by an administrator");
 	k = sd_keyset_find(ks, req->key);
 	if (k == NULL) {
 		sd_log_escape(req->key, strlen(req->key), esc, sizeof(esc));
@@ -90,6 +92,10 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 				  (unsigned)peer->uid, k->cfg->name);
 	if (k->cfg->state == CFG_KEY_RETIRED)
 		return sd_err_set(e, SD_E_KEY_RETIRED, "key \"%s\" is retired and signs nothing",
+				  k->cfg->name);
+	if (sd_admin_retired(s, k->cfg->name))
+		return sd_err_set(e, SD_E_KEY_RETIRED,
+				  "key \"%s\" was retired by an administrator and signs nothing",
 				  k->cfg->name);
 	for (i = 0; i < sizeof(md_names) / sizeof(*md_names); i++)
 		if (strcmp(req->digest_alg, md_names[i].name) == 0)
@@ -125,7 +131,15 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 	ap.chain = k->chain;
 	ap.sign = k->sign;
 	ap.sign_ctx = k->sign_ctx;
-	return au_build(&ap, p7, p7len, e);
+	if (au_build(&ap, p7, p7len, e) != 0)
+		return -1;
+	/* A freeze during the signature still stops it from leaving. */
+	if (atomic_load(&s->frozen)) {
+		OPENSSL_free(*p7);
+		*p7 = NULL;
+		return sd_err_set(e, SD_E_FROZEN, "signing was frozen by an administrator");
+	}
+	return 0;
 }
 
 static void reply_error(struct signer *s, struct wbuf *out, const struct sd_err *e)
@@ -272,13 +286,13 @@ static void handle_status(struct signer *s, const uint8_t *body, size_t len, str
 	snprintf(text, sizeof(text),
 		 "version: %s\nuptime_seconds: %lld\nrequests: %lu\nsignatures: %lu\nerrors: %lu\n"
 		 "connections: %lu\nrejected_connections: %lu\ntoken: %s\ntoken_state: %s\n"
-		 "sessions: %u\nparallel_peak: %lu\nkeys: %zu\ndefault_key: %s\n",
+		 "sessions: %u\nparallel_peak: %lu\nkeys: %zu\ndefault_key: %s\nfrozen: %s\n",
 		 SIGNERD_VERSION, (long long)(time(NULL) - s->started),
 		 atomic_load(&s->ctr.requests), atomic_load(&s->ctr.signatures),
 		 atomic_load(&s->ctr.errors), atomic_load(&s->ctr.connections),
 		 atomic_load(&s->ctr.rejected_connections), s->tok ? s->tok->label : "-", tstate,
 		 s->tok ? s->tok->nsess : 0, atomic_load(&s->ctr.signing_peak), ks ? ks->nkeys : 0,
-		 ks && ks->def ? ks->def->cfg->name : "-");
+		 ks && ks->def ? ks->def->cfg->name : "-", atomic_load(&s->frozen) ? "yes" : "no");
 	sd_keyset_unref(ks);
 	proto_enc_status_ok(out, text);
 }

@@ -61,12 +61,46 @@ static int clear_stale(const struct sockaddr_un *sun, struct sd_err *e)
 	return 0;
 }
 
-int sd_listen(struct signer *s, const struct cfg *cfg, struct sd_err *e)
+/* Bind a listening Unix socket at sc->path with its mode and group. */
+static int bind_unix(const struct cfg_socket *sc, int *out, struct sd_err *e)
 {
 	struct sockaddr_un sun;
 	mode_t old;
 	int fd;
 
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(sc->path) >= sizeof(sun.sun_path))
+		return sd_err_set(e, SD_E_INTERNAL, "socket path too long: %s", sc->path);
+	memcpy(sun.sun_path, sc->path, strlen(sc->path));
+	if (clear_stale(&sun, e) != 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return sd_err_set(e, SD_E_INTERNAL, "socket: %s", strerror(errno));
+	/* Created owner-only; widened to the configured mode only once it is ours. */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		umask(old);
+		close(fd);
+		return sd_err_set(e, SD_E_INTERNAL, "bind %s: %s", sun.sun_path, strerror(errno));
+	}
+	umask(old);
+	if (sc->has_group && chown(sun.sun_path, (uid_t)-1, sc->gid) != 0) {
+		close(fd);
+		return sd_err_set(e, SD_E_INTERNAL, "chown %s to group %s: %s", sun.sun_path,
+				  sc->group, strerror(errno));
+	}
+	if (chmod(sun.sun_path, sc->mode) != 0 || listen(fd, 128) != 0) {
+		close(fd);
+		return sd_err_set(e, SD_E_INTERNAL, "%s: %s", sun.sun_path, strerror(errno));
+	}
+	*out = fd;
+	return 0;
+}
+
+int sd_listen(struct signer *s, const struct cfg *cfg, struct sd_err *e)
+{
 	switch (from_systemd(e)) {
 	case 1:
 		s->listen_fd = 3;
@@ -77,34 +111,17 @@ int sd_listen(struct signer *s, const struct cfg *cfg, struct sd_err *e)
 	default:
 		break;
 	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(cfg->socket.path) >= sizeof(sun.sun_path))
-		return sd_err_set(e, SD_E_INTERNAL, "socket path too long: %s", cfg->socket.path);
-	memcpy(sun.sun_path, cfg->socket.path, strlen(cfg->socket.path));
-	if (clear_stale(&sun, e) != 0)
+	if (bind_unix(&cfg->socket, &s->listen_fd, e) != 0)
 		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return sd_err_set(e, SD_E_INTERNAL, "socket: %s", strerror(errno));
-	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		umask(old);
-		close(fd);
-		return sd_err_set(e, SD_E_INTERNAL, "bind %s: %s", sun.sun_path, strerror(errno));
-	}
-	umask(old);
-	if (cfg->socket.has_group && chown(sun.sun_path, (uid_t)-1, cfg->socket.gid) != 0) {
-		close(fd);
-		return sd_err_set(e, SD_E_INTERNAL, "chown %s to group %s: %s", sun.sun_path,
-				  cfg->socket.group, strerror(errno));
-	}
-	if (chmod(sun.sun_path, cfg->socket.mode) != 0 || listen(fd, 128) != 0) {
-		close(fd);
-		return sd_err_set(e, SD_E_INTERNAL, "%s: %s", sun.sun_path, strerror(errno));
-	}
-	s->listen_fd = fd;
-	LOG_I(&s->log, "listening on %s (mode %04o)", sun.sun_path, cfg->socket.mode);
+	LOG_I(&s->log, "listening on %s (mode %04o)", cfg->socket.path, cfg->socket.mode);
+	return 0;
+}
+
+int sd_listen_admin(struct signer *s, const struct cfg *cfg, struct sd_err *e)
+{
+	if (bind_unix(&cfg->admin, &s->admin_fd, e) != 0)
+		return sd_err_prefix(e, "admin socket: ");
+	LOG_I(&s->log, "admin channel on %s (mode %04o)", cfg->admin.path, cfg->admin.mode);
 	return 0;
 }
 

@@ -54,6 +54,7 @@ struct conn {
 	atomic_int dead; /* gone, as seen by workers: skip its queued requests */
 	int eof;	 /* peer shut down its sending side */
 	int want_in, want_out;
+	int admin;   /* accepted on the admin socket */
 	int touched; /* on the completion pass's list */
 	struct conn *next_touched;
 	int64_t deadline_ms;
@@ -73,7 +74,9 @@ struct server {
 	unsigned nconns;
 	uint64_t request_timeout_ms;
 	unsigned max_connections;
-	int64_t accept_paused_until;	   /* 0: accepting */
+	int64_t accept_paused_until; /* 0: accepting */
+	sd_reload_fn reload;
+	const struct cfg_socket *admin;	   /* admin section of gen's config */
 	struct sd_keyset *gen;		   /* held for the allow rules below */
 	const struct cfg_principal *allow; /* socket.allow of gen's config */
 	size_t nallow;
@@ -275,13 +278,24 @@ static void fatal_reply(struct conn *c, uint32_t code, const char *msg)
 	sl->done = 1;
 }
 
+static void apply_generation(struct server *sv);
+
+/* Socket rules for clients; root or admin.allow for the admin socket. */
+static int peer_ok(struct server *sv, struct conn *c)
+{
+	if (!c->admin)
+		return sd_peer_allowed(&c->peer, sv->allow, sv->nallow);
+	return c->peer.uid == 0 || (sv->admin->nallow > 0 &&
+				    sd_peer_allowed(&c->peer, sv->admin->allow, sv->admin->nallow));
+}
+
 static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint8_t *body,
 		     size_t len)
 {
 	struct slot *sl;
 
-	/* A reload may have narrowed socket.allow: it applies to open connections too. */
-	if (!sd_peer_allowed(&c->peer, sv->allow, sv->nallow)) {
+	/* A reload may have narrowed the rules: they apply to open connections too. */
+	if (!peer_ok(sv, c)) {
 		fatal_reply(c, SD_E_NOT_AUTHORIZED,
 			    "this user is no longer allowed to use signerd");
 		return;
@@ -292,6 +306,18 @@ static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint
 		return;
 	}
 	sl->type = type;
+	if (c->admin) {
+		sd_admin_handle(sv->s, &c->peer, type, body, len, &sl->resp, sv->reload);
+		apply_generation(sv);
+		sl->done = 1;
+		return;
+	}
+	if (type >= SD_MSG_ADMIN_FREEZE && type <= SD_MSG_ADMIN_OK) {
+		proto_enc_error(&sl->resp, SD_E_NOT_AUTHORIZED,
+				"admin messages are accepted only on the admin socket");
+		sl->done = 1;
+		return;
+	}
 	if (type != SD_MSG_SIGN_CAB) {
 		/* Cheap requests are answered here, in order with the rest. */
 		sd_handle(sv->s, &c->peer, type, body, len, &sl->resp);
@@ -403,19 +429,19 @@ static void peer_creds(struct conn *c)
 #endif
 }
 
-static void on_accept(struct server *sv)
+static void on_accept(struct server *sv, int lfd, int admin)
 {
 	struct epoll_event ev = {0};
 	struct conn *c;
 	int fd;
 
 	for (;;) {
-		fd = accept4(sv->s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 &&
 		    (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
 			/* Out of descriptors: stop polling the listener for a moment, or spin. */
 			LOG_W(&sv->s->log, "accept: %s; pausing new connections", strerror(errno));
-			epoll_ctl(sv->epfd, EPOLL_CTL_DEL, sv->s->listen_fd, NULL);
+			epoll_ctl(sv->epfd, EPOLL_CTL_DEL, lfd, NULL);
 			sv->accept_paused_until = now_ms() + ACCEPT_PAUSE_MS;
 			return;
 		}
@@ -430,6 +456,7 @@ static void on_accept(struct server *sv)
 			continue;
 		}
 		c->fd = fd;
+		c->admin = admin;
 		wbuf_init(&c->out, 0);
 		peer_creds(c);
 		c->next = sv->conns;
@@ -522,6 +549,7 @@ static void apply_generation(struct server *sv)
 	sv->gen = ks;
 	sv->allow = ks->cfg->socket.allow;
 	sv->nallow = ks->cfg->socket.nallow;
+	sv->admin = &ks->cfg->admin;
 	sv->request_timeout_ms = ks->cfg->limits.request_timeout_ms;
 	sv->max_connections = ks->cfg->limits.max_connections;
 }
@@ -543,8 +571,10 @@ static int on_signal(struct server *sv, sd_reload_fn reload)
 	if (read(sv->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return 0;
 	if (si.ssi_signo == SIGHUP) {
+		struct sd_err e;
+
 		sd_notify_msg("RELOADING=1");
-		reload(sv->s);
+		reload(sv->s, &e);
 		apply_generation(sv);
 		sd_notify_msg("READY=1");
 		return 0;
@@ -572,6 +602,10 @@ static int setup(struct server *sv, unsigned nworkers)
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->s->listen_fd, &ev);
 	ev.data.ptr = &sv->evfd;
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->evfd, &ev);
+	if (sv->s->admin_fd >= 0) {
+		ev.data.ptr = &sv->s->admin_fd;
+		epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->s->admin_fd, &ev);
+	}
 	ev.data.ptr = &sv->sigfd;
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->sigfd, &ev);
 	pthread_mutex_init(&sv->mu, NULL);
@@ -627,6 +661,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 
 	memset(&sv, 0, sizeof(sv));
 	sv.s = s;
+	sv.reload = reload;
 	sv.epfd = sv.evfd = sv.sigfd = -1;
 	apply_generation(&sv);
 	if (setup(&sv, nworkers) != 0) {
@@ -649,7 +684,9 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 			void *p = evs[i].data.ptr;
 
 			if (p == &s->listen_fd) {
-				on_accept(&sv);
+				on_accept(&sv, s->listen_fd, 0);
+			} else if (p == &s->admin_fd) {
+				on_accept(&sv, s->admin_fd, 1);
 			} else if (p == &sv.evfd) {
 				on_completions(&sv);
 			} else if (p == &sv.sigfd) {
@@ -676,7 +713,12 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 		    now_ms() >= sv.accept_paused_until) {
 			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
 
+			/* Whichever listener was paused comes back (EEXIST for the other). */
 			epoll_ctl(sv.epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
+			if (s->admin_fd >= 0) {
+				ev.data.ptr = &s->admin_fd;
+				epoll_ctl(sv.epfd, EPOLL_CTL_ADD, s->admin_fd, &ev);
+			}
 			sv.accept_paused_until = 0;
 		}
 		sd_revocation_tick(s);

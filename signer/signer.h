@@ -82,7 +82,12 @@ struct signer {
 	struct sd_counters ctr;
 	time_t started;
 	int listen_fd;
+	int admin_fd; /* the admin channel's listener, -1 when none */
 	int foreground;
+	atomic_int frozen; /* ADMIN_FREEZE: every signature refused with FROZEN */
+	pthread_mutex_t adm_mu;
+	char adm_retired[16][SD_KEYNAME_MAX]; /* retired by ADMIN_RETIRE until restart */
+	int nadm_retired;
 	struct sd_crl_floors floors; /* CRL rollback protection, for the daemon's lifetime */
 	struct sd_ratelimit rate;
 	time_t next_refresh; /* next CRL re-read */
@@ -130,6 +135,9 @@ int sd_peer_allowed(const struct sd_peer *p, const struct cfg_principal *rules, 
  */
 void sd_handle(struct signer *s, const struct sd_peer *peer, uint8_t type, const uint8_t *body,
 	       size_t len, struct wbuf *out);
+
+/* Whether an administrator retired the key at run time (ADMIN_RETIRE). */
+int sd_admin_retired(struct signer *s, const char *name);
 
 /* Signature-time checks and SignedData construction for SIGN_CAB. */
 int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,

@@ -67,21 +67,20 @@ static int unsupported(const struct cfg *cfg, struct sd_err *e)
 	return 0;
 }
 
-static void reload(struct signer *s)
+static int reload(struct signer *s, struct sd_err *e)
 {
 	struct cfg *cfg = NULL;
 	struct sd_keyset *ks = NULL, *cur = NULL;
-	struct sd_err e = {0};
 	const char *what;
 	int bad;
 
 	LOG_I(&s->log, "SIGHUP: reloading %s", s->config_path);
-	if (cfg_load_file(s->config_path, &cfg, &e) != 0) {
-		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
+	if (cfg_load_file(s->config_path, &cfg, e) != 0) {
+		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e->msg);
 		goto keep;
 	}
-	if (unsupported(cfg, &e) != 0) {
-		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
+	if (unsupported(cfg, e) != 0) {
+		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e->msg);
 		cfg_free(cfg);
 		goto keep;
 	}
@@ -93,23 +92,25 @@ static void reload(struct signer *s)
 		      "reload refused, keeping the running configuration: %s changed; "
 		      "that needs a restart",
 		      what);
+		sd_err_set(e, SD_E_BAD_REQUEST, "%s changed; that needs a restart", what);
 		cfg_free(cfg);
 		goto keep;
 	}
 	/* The new generation reads the CRLs afresh as it loads. */
-	if (sd_keyset_load(s, cfg, &ks, &e) != 0) {
-		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e.msg);
+	if (sd_keyset_load(s, cfg, &ks, e) != 0) {
+		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e->msg);
 		goto keep;
 	}
 	sd_install(s, ks);
 	LOG_I(&s->log, "reloaded: %zu keys, default \"%s\"", ks->nkeys, ks->def->cfg->name);
-	return;
+	return 0;
 keep:
 	/* CRL problems never block a reload, and a refused reload still re-reads the CRLs. */
 	cur = sd_current(s);
 	if (cur != NULL)
 		sd_revocation_refresh(s, cur);
 	sd_keyset_unref(cur);
+	return -1;
 }
 
 static void print_check(struct signer *s, struct sd_keyset *ks)
@@ -166,6 +167,8 @@ int main(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	s.config_path = CFG_DEFAULT_PATH;
 	s.listen_fd = -1;
+	s.admin_fd = -1;
+	pthread_mutex_init(&s.adm_mu, NULL);
 	while ((c = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -228,7 +231,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (sd_listen(&s, ks->cfg, &e) != 0) {
+	if (sd_listen(&s, ks->cfg, &e) != 0 || sd_listen_admin(&s, ks->cfg, &e) != 0) {
 		LOG_E(&s.log, "%s", e.msg);
 		goto out;
 	}
@@ -237,11 +240,14 @@ int main(int argc, char **argv)
 out:
 	if (s.listen_fd >= 0)
 		close(s.listen_fd);
+	if (s.admin_fd >= 0)
+		close(s.admin_fd);
 	sd_install(&s, NULL);
 	p11_token_free(s.tok);
 	p11_module_free(s.mod);
 	sd_crl_floors_free(&s.floors);
 	sd_rate_destroy(&s.rate);
+	pthread_mutex_destroy(&s.adm_mu);
 	pthread_mutex_destroy(&s.gen_mu);
 	return ret;
 }

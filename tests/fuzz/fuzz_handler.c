@@ -89,6 +89,7 @@ static struct fuzz_ctx *setup(void)
 	fc.s.log.min_prio = -1; /* silent */
 	pthread_mutex_init(&fc.s.gen_mu, NULL);
 	sd_rate_init(&fc.s.rate);
+	pthread_mutex_init(&fc.s.adm_mu, NULL);
 	sd_install(&fc.s, ks);
 	return &fc;
 }
