@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "authenticode/authenticode.h"
+#include "signer/auditlog.h"
 #include "common/file.h"
 
 #define STATUS_MAX 2048
@@ -71,7 +72,8 @@ static int check_revocation(struct signer *s, struct sd_keyset *ks, const struct
 }
 
 int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
-		const struct sd_sign_req *req, uint8_t **p7, size_t *p7len, struct sd_err *e)
+		const struct sd_sign_req *req, const struct sd_key **used, uint8_t **p7,
+		size_t *p7len, struct sd_err *e)
 {
 	const struct md_name *m = NULL;
 	struct au_sign_params ap;
@@ -86,6 +88,7 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 		sd_log_escape(req->key, strlen(req->key), esc, sizeof(esc));
 		return sd_err_set(e, SD_E_UNKNOWN_KEY, "no key named \"%s\"", esc);
 	}
+	*used = k;
 	/* Authorisation first: a peer the key refuses learns nothing about its state. */
 	if (!sd_peer_allowed(peer, k->cfg->allow, k->cfg->nallow))
 		return sd_err_set(e, SD_E_NOT_AUTHORIZED, "uid %u may not sign with key \"%s\"",
@@ -153,29 +156,44 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint
 {
 	struct sd_sign_req req;
 	struct sd_keyset *ks = NULL;
-	struct sd_err e = {0};
+	const struct sd_key *used = NULL;
+	struct sd_err e = {0}, ae = {0};
 	uint8_t *p7 = NULL;
 	size_t p7len = 0;
+	int decoded, rc;
 	char dhex[2 * SD_DIGEST_MAX + 1] = "";
 
-	if (proto_dec_sign_cab(body, len, &req, &e) != 0)
-		goto fail;
-	ks = sd_current(s);
-	if (ks == NULL) {
-		sd_err_set(&e, SD_E_TOKEN_UNAVAILABLE, "no keys are loaded");
-		goto fail;
+	decoded = proto_dec_sign_cab(body, len, &req, &e) == 0;
+	rc = -1;
+	if (decoded) {
+		ks = sd_current(s);
+		if (ks == NULL)
+			sd_err_set(&e, SD_E_TOKEN_UNAVAILABLE, "no keys are loaded");
+		else
+			rc = sd_sign_cab(s, ks, peer, &req, &used, &p7, &p7len, &e);
 	}
-	if (sd_sign_cab(s, ks, peer, &req, &p7, &p7len, &e) != 0)
+	/* Signed or refused, the record is on disk before the reply leaves. */
+	if (sd_auditlog_sign(s, peer, decoded ? &req : NULL, used, rc == 0 ? 0 : e.code, e.msg,
+			     &ae) != 0) {
+		LOG_E(&s->log, "audit: %s", ae.msg);
+		if (rc == 0) {
+			OPENSSL_free(p7);
+			p7 = NULL;
+			e = ae;
+			rc = -1;
+		}
+	}
+	if (rc != 0)
 		goto fail;
 	proto_enc_signature(out, p7, p7len);
 	atomic_fetch_add(&s->ctr.signatures, 1);
 	if (req.digest_len <= SD_DIGEST_MAX)
 		sd_hex(req.digest, req.digest_len, dhex);
 	LOG_I(&s->log, "signed %s digest %s with key \"%s\" for uid %u pid %d", req.digest_alg,
-	      dhex, req.key[0] ? req.key : ks->def->cfg->name, (unsigned)peer->uid, (int)peer->pid);
+	      dhex, used->cfg->name, (unsigned)peer->uid, (int)peer->pid);
 	goto out;
 fail:
-	if (e.code == SD_E_INTERNAL)
+	if (e.code == SD_E_INTERNAL || e.code == SD_E_AUDIT_UNAVAILABLE)
 		LOG_E(&s->log, "uid %u: %s", (unsigned)peer->uid, e.msg);
 	else
 		LOG_I(&s->log, "refused uid %u: %s: %s", (unsigned)peer->uid, sd_code_name(e.code),

@@ -409,6 +409,34 @@ static void on_readable(struct server *sv, struct conn *c)
 		c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
 }
 
+static void peer_exe(struct sd_peer *p)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	/* The executable, if /proc lets us see it (same uid or privileged). */
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
+	n = readlink(path, p->exe, sizeof(p->exe) - 1);
+	if (n > 0) {
+		p->exe[n] = '\0';
+		p->exe_verified = 1;
+		return;
+	}
+	/* Else the command name, which the peer chooses itself: unverified. */
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)p->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, p->exe, sizeof(p->exe) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		n = 0;
+	while (n > 0 && p->exe[n - 1] == '\n')
+		n--;
+	p->exe[n] = '\0';
+	p->exe_verified = 0;
+}
+
 static void peer_creds(struct conn *c)
 {
 	struct ucred uc;
@@ -427,6 +455,8 @@ static void peer_creds(struct conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->peer.groups, &gl) == 0)
 		c->peer.ngroups = (int)(gl / sizeof(gid_t));
 #endif
+	if (c->peer.pid > 0)
+		peer_exe(&c->peer);
 }
 
 static void on_accept(struct server *sv, int lfd, int admin)

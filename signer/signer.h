@@ -1,4 +1,5 @@
 /* The daemon's state: one struct signer, no globals. */
+struct sd_audit;
 #ifndef SD_SIGNER_H
 #define SD_SIGNER_H
 
@@ -58,6 +59,8 @@ struct sd_peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	char exe[256];	  /* /proc/PID/exe at connect, else /proc/PID/comm */
+	int exe_verified; /* 1 when exe came from /proc/PID/exe */
 	gid_t groups[64];
 	int ngroups;
 };
@@ -90,6 +93,11 @@ struct signer {
 	int nadm_retired;
 	struct sd_crl_floors floors; /* CRL rollback protection, for the daemon's lifetime */
 	struct sd_ratelimit rate;
+	/* The audit trail (signer/auditlog.h): audit_lk guards the audit pointer. */
+	struct sd_audit *audit;
+	struct sd_keyset *audit_ks; /* holds the checkpoint key's generation */
+	int audit_on;		    /* audit.path is set: no record, no signature */
+	pthread_rwlock_t audit_lk;
 	time_t next_refresh; /* next CRL re-read */
 };
 
@@ -141,7 +149,8 @@ int sd_admin_retired(struct signer *s, const char *name);
 
 /* Signature-time checks and SignedData construction for SIGN_CAB. */
 int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
-		const struct sd_sign_req *req, uint8_t **p7, size_t *p7len, struct sd_err *e);
+		const struct sd_sign_req *req, const struct sd_key **used, uint8_t **p7,
+		size_t *p7len, struct sd_err *e);
 
 /* Certificate validity against now and the key's min_validity. */
 int sd_check_validity(const struct sd_key *k, time_t now, struct sd_err *e);

@@ -10,6 +10,7 @@
 
 #include <openssl/x509.h>
 
+#include "signer/auditlog.h"
 #include "signer/server.h"
 
 #define EXIT_CONFIG 1
@@ -101,14 +102,18 @@ static int reload(struct signer *s, struct sd_err *e)
 		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e->msg);
 		goto keep;
 	}
+	sd_auditlog_set_generation(s, ks);
 	sd_install(s, ks);
 	LOG_I(&s->log, "reloaded: %zu keys, default \"%s\"", ks->nkeys, ks->def->cfg->name);
+	sd_auditlog_sighup(s, ks->cfg);
 	return 0;
 keep:
 	/* CRL problems never block a reload, and a refused reload still re-reads the CRLs. */
 	cur = sd_current(s);
-	if (cur != NULL)
+	if (cur != NULL) {
 		sd_revocation_refresh(s, cur);
+		sd_auditlog_sighup(s, cur->cfg);
+	}
 	sd_keyset_unref(cur);
 	return -1;
 }
@@ -169,6 +174,7 @@ int main(int argc, char **argv)
 	s.listen_fd = -1;
 	s.admin_fd = -1;
 	pthread_mutex_init(&s.adm_mu, NULL);
+	pthread_rwlock_init(&s.audit_lk, NULL);
 	while ((c = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -220,6 +226,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sd_install(&s, ks);
+	if (!check && sd_auditlog_start(&s, ks->cfg, &e) != 0) {
+		LOG_E(&s.log, "%s", e.msg);
+		goto out;
+	}
+	sd_auditlog_set_generation(&s, ks);
 	if (check) {
 		print_check(&s, ks);
 		ret = 0;
@@ -238,6 +249,7 @@ int main(int argc, char **argv)
 	ret = sd_serve(&s, ks->cfg->token.sessions, reload) == 0 ? 0 : EXIT_CONFIG;
 	LOG_I(&s.log, "stopped");
 out:
+	sd_auditlog_stop(&s);
 	if (s.listen_fd >= 0)
 		close(s.listen_fd);
 	if (s.admin_fd >= 0)
@@ -248,6 +260,7 @@ out:
 	sd_crl_floors_free(&s.floors);
 	sd_rate_destroy(&s.rate);
 	pthread_mutex_destroy(&s.adm_mu);
+	pthread_rwlock_destroy(&s.audit_lk);
 	pthread_mutex_destroy(&s.gen_mu);
 	return ret;
 }

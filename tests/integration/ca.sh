@@ -90,7 +90,7 @@ token_cert() {
 	"$BIN/signer" token keygen "${TOKEN_ARGS[@]}" --label "$1" --type rsa:2048 >/dev/null
 	"$BIN/signer" token csr "${TOKEN_ARGS[@]}" --label "$1" --subject "/CN=$1/O=signerd tests" \
 		-o "$T/$1.csr" >/dev/null
-	openssl req -in "$T/$1.csr" -noout -verify 2>&1 | grep -q "verify OK" ||
+	openssl req -in "$T/$1.csr" -noout -verify 2>&1 | qgrep "verify OK" ||
 		fail "the token's CSR for $1 does not verify"
 	ca_sign "$2" "$T/$1.csr" "$T/$1.pem" "${3:-}" "${4:-}"
 	"$BIN/signer" token import-cert "${TOKEN_ARGS[@]}" --label "$1" "$T/$1.pem" >/dev/null

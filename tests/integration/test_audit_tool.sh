@@ -11,6 +11,7 @@ BIN=$1
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "== $*"; }
+qgrep() { grep -c "$@" >/dev/null; } # grep -q that reads all input (no SIGPIPE under pipefail)
 command -v openssl >/dev/null || skip "openssl is not installed"
 [ -x "$BIN/audit_writer" ] && [ -x "$BIN/signer" ] || fail "audit_writer or signer missing in $BIN"
 
@@ -60,7 +61,7 @@ check_cp() { # FILE LINE: verify the checkpoint with openssl alone
 	printf '%s' "$line" | sed 's/.*,"sig":"\([^"]*\)"}$/\1/' | openssl base64 -d -A >sig.der
 	printf '%s' "$line" | sed 's/.*,"cert":"\([^"]*\)".*/\1/' | openssl base64 -d -A >cert.der
 	openssl x509 -inform DER -in cert.der -pubkey -noout >pub.pem
-	openssl dgst -sha256 -verify pub.pem -signature sig.der prefix.bin | grep -q "Verified OK" ||
+	openssl dgst -sha256 -verify pub.pem -signature sig.der prefix.bin | qgrep "Verified OK" ||
 		fail "$1 line $2: openssl does not verify the checkpoint"
 }
 check_cp a.log 6
@@ -136,7 +137,7 @@ expect_rc 0 "$SIGNER" audit verify --cert ec.pem "${files[@]}"
 has "43 requests" out
 has "$((${#files[@]} - 1)) rotations) in ${#files[@]} file(s)" out
 has "unprotected: none" out
-head -n 1 rot/audit.log | grep -q '"type":"rotate","prev_file":"audit.log.' || fail "no rotate record"
+head -n 1 rot/audit.log | qgrep '"type":"rotate","prev_file":"audit.log.' || fail "no rotate record"
 expect_rc 1 "$SIGNER" audit verify "${files[1]}" "${files[0]}" "${files[@]:2}"
 expect_rc 1 "$SIGNER" audit verify "${files[0]}" "${files[@]:2}"
 has "${files[2]}: line 1:" err

@@ -8,12 +8,27 @@ BIN=$1
 SRC=$(cd "$HERE/../.." && pwd)
 BUILD=$(cd "$BIN/.." && pwd)
 SKIPPED=()
+LISTENER=
 skip_part() {
 	echo "SKIP: $*"
 	SKIPPED+=("$*")
 }
+# A daemon that ignores SIGTERM must not hang the test: lib.sh's cleanup waits
+# for it without a limit, so give it 15 s and then SIGKILL it.
+cleanup() {
+	local rc=$? _
+	set +e
+	[ -z "$LISTENER" ] || kill "$LISTENER" 2>/dev/null
+	if [ -n "${DAEMON_PID:-}" ] && kill -TERM "$DAEMON_PID" 2>/dev/null; then
+		for _ in $(seq 1 150); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$DAEMON_PID" 2>/dev/null && { echo "signerd ignored SIGTERM; killed" >&2; kill -KILL "$DAEMON_PID"; }
+	fi
+	(exit "$rc")
+	fixture_cleanup
+}
 need cmake
 fixture_init
+trap cleanup EXIT
 
 cache() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt"; }
 # under PREFIX DIR: where DIR (absolute, or relative to PREFIX) ends up
@@ -99,14 +114,18 @@ analyze() { # DIR: verify DIR's units (drop-ins in DIR/signerd.service.d apply)
 	(cd "$1" && systemd-analyze verify --man=no ./signerd.service ./signerd.socket) >"$T/verify.out" 2>&1
 }
 if command -v systemd-analyze >/dev/null; then
-	V=$T/verify
-	mkdir -p "$V"
-	cp "$D$UNITDIR/signerd.service" "$D$UNITDIR/signerd.socket" "$V/"
-	sed -i "s|^ExecStart=$PREFIX/sbin/signerd |ExecStart=$D$PREFIX/sbin/signerd |" "$V/signerd.service"
-	grep -q "^ExecStart=$D" "$V/signerd.service" || fail "could not point ExecStart at the DESTDIR"
-	analyze "$V" || { cat "$T/verify.out"; fail "systemd-analyze verify failed"; }
-	[ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify complained"; }
-	echo "ok   signerd.service, signerd.socket: verify silent"
+	# The build's units (prefix $PREFIX) and the package's (prefix /usr, as
+	# checked in); the latter also take the drop-ins below.
+	for inst in "$D$UNITDIR:$PREFIX" "$U/lib/systemd/system:/usr"; do
+		V=$T/verify
+		rm -rf "$V" && mkdir -p "$V"
+		cp "${inst%:*}/signerd.service" "${inst%:*}/signerd.socket" "$V/"
+		sed -i "s|^ExecStart=${inst#*:}/sbin/signerd |ExecStart=$D$PREFIX/sbin/signerd |" "$V/signerd.service"
+		grep -q "^ExecStart=$D" "$V/signerd.service" || fail "could not point ExecStart at the DESTDIR"
+		analyze "$V" || { cat "$T/verify.out"; fail "systemd-analyze verify failed"; }
+		[ ! -s "$T/verify.out" ] || { cat "$T/verify.out"; fail "systemd-analyze verify complained"; }
+		echo "ok   prefix ${inst#*:}: signerd.service, signerd.socket: verify silent"
+	done
 	for dropin in network.conf usb-token.conf; do
 		mkdir -p "$V/signerd.service.d"
 		cp "$D$PREFIX/share/doc/signerd/examples/$dropin" "$V/signerd.service.d/"
@@ -120,6 +139,27 @@ if command -v systemd-analyze >/dev/null; then
 		rm -r "$V/signerd.service.d"
 		echo "ok   with drop-in $dropin: verify silent"
 	done
+	# The ExecStopPost= guard against socket-triggered PIN retries, run the way
+	# systemd runs it ($$ is a literal $), with a stand-in systemctl.
+	stoppost=$(sed -n "s|^ExecStopPost=+/bin/sh -c '\(.*\)'\$|\1|p" "$U/lib/systemd/system/signerd.service")
+	[ -n "$stoppost" ] || fail "no ExecStopPost=+/bin/sh -c '...' in signerd.service"
+	stoppost=${stoppost//\$\$/\$}
+	mkdir -p "$T/fakebin"
+	printf '#!/bin/sh\necho "$*" >>"%s/systemctl.calls"\n' "$T" >"$T/fakebin/systemctl"
+	chmod +x "$T/fakebin/systemctl"
+	for c in exited:3:yes exited:1:no exited:0:no killed:QUIT:no dumped:ABRT:no; do
+		rm -f "$T/systemctl.calls"
+		IFS=: read -r code status want <<<"$c"
+		PATH=$T/fakebin:$PATH EXIT_CODE=$code EXIT_STATUS=$status /bin/sh -c "$stoppost" ||
+			fail "ExecStopPost failed for $code/$status"
+		if [ "$want" = yes ]; then
+			[ "$(cat "$T/systemctl.calls" 2>/dev/null)" = "--no-block stop signerd.socket" ] ||
+				fail "ExecStopPost did not stop signerd.socket after exit status 3"
+		else
+			[ ! -e "$T/systemctl.calls" ] || fail "ExecStopPost stopped the socket after $code/$status"
+		fi
+	done
+	echo "ok   ExecStopPost stops signerd.socket after exit status 3 only"
 	# Negative controls: the same check must catch a misspelled directive, a
 	# bad value and a misspelled section.
 	for edit in 's/^ProtectSystem=strict/ProtectSytem=strict/' 's/^RestrictSUIDSGID=yes/RestrictSUIDSGID=maybe/' \
@@ -163,9 +203,12 @@ if command -v systemd-socket-activate >/dev/null; then
 	done
 	[ -S "$T/act.sock" ] || fail "systemd-socket-activate did not bind $T/act.sock"
 	# The first client connects before signerd runs and waits in the backlog.
-	SIGNERD_SOCKET=$T/act.sock "$BIN/signer" status >"$T/status" 2>&1 ||
-		{ cat "$T/status"; fail "signer status through the activated socket"; }
-	SIGNERD_SOCKET=$T/act.sock "$BIN/signer" sign-cab -o "$T/act-signed.cab" "$T/plain.cab"
+	# systemd-socket-activate, unlike PID 1, passes a blocking listening socket.
+	SIGNERD_SOCKET=$T/act.sock timeout 30 "$BIN/signer" status >"$T/status" 2>&1 ||
+		{ cat "$T/status"; fail "signer status through the socket passed by systemd-socket-activate" \
+			"(a daemon that does not set O_NONBLOCK on fd 3 blocks in accept after the first client)"; }
+	SIGNERD_SOCKET=$T/act.sock timeout 30 "$BIN/signer" sign-cab -o "$T/act-signed.cab" "$T/plain.cab" ||
+		fail "sign-cab through the socket passed by systemd-socket-activate"
 	verify_cab "$T/act-signed.cab" "$T/wsus.pem"
 	grep -q "listening on the socket passed by systemd" "$T/signerd.log" ||
 		{ cat "$T/signerd.log"; fail "signerd did not say it used the socket passed by systemd"; }
@@ -203,13 +246,12 @@ with open(sys.argv[2], "a") as out:
 PY
 	python3 "$T/notify.py" "$T/notify.sock" "$T/notify.log" >"$T/notify.err" 2>&1 &
 	LISTENER=$!
-	trap 'rc=$?; set +e; kill "$LISTENER" 2>/dev/null; (exit $rc); fixture_cleanup' EXIT
 	for _ in $(seq 1 50); do grep -q bound "$T/notify.log" 2>/dev/null && break; sleep 0.1; done
 	grep -q bound "$T/notify.log" || fail "notify listener did not start"
 	# wait_msgs N: wait until N messages arrived
 	wait_msgs() {
-		local i
-		for i in $(seq 1 150); do
+		local _
+		for _ in $(seq 1 150); do
 			[ "$(grep -vc bound "$T/notify.log")" -ge "$1" ] && return 0
 			sleep 0.1
 		done
@@ -236,6 +278,7 @@ PY
 	echo "ok   READY=1; SIGHUP: RELOADING=1, READY=1; SIGTERM: STOPPING=1; all from the main PID"
 	kill "$LISTENER" 2>/dev/null || true
 	wait "$LISTENER" 2>/dev/null || true
+	LISTENER=
 else
 	skip_part "(d) python3 not installed (stands in for systemd's notify socket)"
 fi

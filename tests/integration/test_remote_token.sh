@@ -50,7 +50,7 @@ echo "ok   refused: $(cat out.txt)"
 # While it is down, requests keep failing fast (no queueing behind the reconnect loop).
 timeout 5 "$BIN/signer" sign-cab -o r3.cab a.cab >out.txt 2>&1 && fail "signed with no token"
 grep -q TOKEN_UNAVAILABLE out.txt || { cat out.txt; fail "expected TOKEN_UNAVAILABLE while down"; }
-"$BIN/signer" status | grep -q "token_state: down" || { "$BIN/signer" status; fail "STATUS does not show the token down"; }
+"$BIN/signer" status | qgrep "token_state: down" || { "$BIN/signer" status; fail "STATUS does not show the token down"; }
 
 note "the server comes back: signerd recovers by itself"
 server_start
@@ -62,7 +62,7 @@ done
 [ -n "$ok" ] || { tail -20 signerd.log; fail "signing did not recover after the server came back"; }
 verify_cab r4.cab k.pem
 grep -q "re-initialised and logged in" signerd.log || fail "no recovery logged"
-"$BIN/signer" status | grep -q "token_state: logged-in" || fail "STATUS does not show the token back"
+"$BIN/signer" status | qgrep "token_state: logged-in" || fail "STATUS does not show the token back"
 echo "ok   recovered without a restart"
 daemon_stop_checked
 echo "test_remote_token: all passed"

@@ -19,7 +19,7 @@ keys_rev() { "$BIN/signer" keys | awk -v k="$1" '$1 == k { print $0 }'; }
 expect_state() {
 	local i
 	for i in $(seq 1 "${3:-1}"); do
-		keys_rev "$1" | grep -Eq "$2" && return 0
+		keys_rev "$1" | qgrep -E "$2" && return 0
 		sleep 0.5
 	done
 	"$BIN/signer" keys >&2
@@ -56,7 +56,7 @@ openssl crl -inform DER -in crl1.der -out crl1.pem
 osslsigncode verify -CAfile root/ca.pem -CRLfile crl1.pem -ignore-cdp -in k1.cab >v.txt 2>&1 ||
 	{ cat v.txt; fail "osslsigncode verify with CRL"; }
 expect_state k1 " good "
-"$BIN/signer" keys | grep -Eq "k1 .*good .*[0-9]{4}-[0-9]{2}-[0-9]{2}T" ||
+"$BIN/signer" keys | qgrep -E "k1 .*good .*[0-9]{4}-[0-9]{2}-[0-9]{2}T" ||
 	{ "$BIN/signer" keys; fail "signer keys lacks the CRL nextUpdate"; }
 
 note "a stale CRL is refused, with no fallback to the good one held before"

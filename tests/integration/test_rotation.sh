@@ -60,7 +60,7 @@ grep -q KEY_RETIRED "$T/err" || fail "retired key: $(cat "$T/err")"
 "$BIN/signer" cert --key k1 -o k1-served.pem
 cmp -s <(openssl x509 -in k1.pem -outform DER) <(openssl x509 -in k1-served.pem -outform DER) ||
 	fail "GET_CERT no longer serves the retired key's certificate"
-"$BIN/signer" keys | grep -Eq '^k1 +retired' || { "$BIN/signer" keys; fail "keys does not show k1 retired"; }
+"$BIN/signer" keys | qgrep -E '^k1 +retired' || { "$BIN/signer" keys; fail "keys does not show k1 retired"; }
 "$BIN/signer" sign-cab -o d.cab in/c1.cab
 verify_cab d.cab k2.pem
 echo "ok   retired k1: listed, certificate served, signing refused; default k2 signs"

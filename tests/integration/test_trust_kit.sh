@@ -204,7 +204,7 @@ openssl verify -CAfile "$T/ca.pem" -purpose any "$T/pki-signer.pem" >/dev/null |
 	{ cat "$T/out" "$T/err"; fail "trust-kit --cert"; }
 [ ! -s "$T/err" ] || { cat "$T/err"; fail "unexpected warning for a 400-day certificate"; }
 check_kit "$T/kit-ca" pki-signer "$T/pki-signer.pem" no
-grep -v '^#' "$T/kit-ca/install-trust.ps1" | grep -qi "'Root'\|LocalMachine.Root" &&
+grep -v '^#' "$T/kit-ca/install-trust.ps1" | qgrep -i "'Root'\|LocalMachine.Root" &&
 	fail "the CA-issued kit's script touches the Root store"
 # The same certificate as DER gives the same kit.
 openssl x509 -in "$T/pki-signer.pem" -outform DER -out "$T/pki-signer.der"
