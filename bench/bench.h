@@ -1,0 +1,150 @@
+/*
+ * signerd_bench: the raw PKCS#11 signing rate on a token, and signerd's
+ * throughput and latency over its socket, measured in one run on the same
+ * key. It reports; it never passes or fails on wall-clock time.
+ */
+#ifndef SD_BENCH_H
+#define SD_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "pkcs11/p11.h"
+
+/* ---- clocks, CPU time and latency samples (bench_stats.c) ---- */
+int64_t bench_now_ns(void);
+/* Sleep until the CLOCK_MONOTONIC instant t (ns). */
+void bench_sleep_until(int64_t t);
+/* User + system CPU time of this process, in ns. */
+int64_t bench_self_cpu_ns(void);
+/* User + system CPU time of process pid from /proc, in ns; -1 when unreadable. */
+int64_t bench_proc_cpu_ns(pid_t pid);
+
+/*
+ * The whole machine's CPU time from /proc/stat, in ns: busy (user, nice,
+ * system, irq, softirq) and steal (time the hypervisor gave to other guests).
+ */
+struct bench_sys {
+	int64_t busy_ns;
+	int64_t steal_ns;
+};
+int bench_sys_cpu(struct bench_sys *s);
+
+/* A bounded set of latency samples (ns); samples past the cap are dropped. */
+struct bench_lat {
+	int64_t *v;
+	size_t n;
+	size_t cap;
+};
+
+int bench_lat_init(struct bench_lat *l, size_t cap, struct sd_err *e);
+void bench_lat_free(struct bench_lat *l);
+void bench_lat_add(struct bench_lat *l, int64_t ns);
+/* Append every sample of src to dst (up to dst's cap). */
+void bench_lat_merge(struct bench_lat *dst, const struct bench_lat *src);
+/* The q-quantile (0..1) in ns, nearest rank; sorts l. 0 when empty. */
+int64_t bench_lat_quantile(struct bench_lat *l, double q);
+
+/* What one phase measured. */
+struct bench_result {
+	uint64_t count;	       /* operations completed inside the measured window */
+	double seconds;	       /* length of the measured window */
+	double rate;	       /* count / seconds */
+	double p50_us, p99_us; /* latency of one operation */
+	double self_cpu_ms;    /* this process's CPU time per operation */
+	double peer_cpu_ms;    /* signerd's CPU time per operation (daemon phases; < 0: unknown) */
+	double other_pct;      /* CPU used by everything else during the phase, % of one CPU */
+	double steal_pct;      /* CPU stolen by the hypervisor during the phase, % of one CPU */
+};
+
+/*
+ * A snapshot before a phase, and the accounting after it: the machine's busy
+ * time minus this process and signerd is what other processes took.
+ */
+struct bench_acct {
+	int64_t wall_ns, self_ns, peer_ns;
+	struct bench_sys sys;
+	pid_t peer;
+};
+void bench_acct_start(struct bench_acct *a, pid_t peer);
+/* Fills self_cpu_ms, peer_cpu_ms (-1 without a peer), other_pct and steal_pct. */
+void bench_acct_end(const struct bench_acct *a, uint64_t ops, struct bench_result *r);
+
+/* ---- raw PKCS#11 (bench_raw.c) ---- */
+struct bench_raw_cfg {
+	struct p11_key *key; /* an RSA key; its token has at least nthreads sessions */
+	unsigned nthreads;   /* one session each */
+	double warmup_s;     /* signed, not counted */
+	unsigned gap_us;     /* pause after each signature (0: back to back) */
+	double seconds;	     /* measured window */
+};
+
+/* C_SignInit + C_Sign with CKM_RSA_PKCS over a SHA-256 DigestInfo, per thread. */
+int bench_raw_run(const struct bench_raw_cfg *c, struct bench_result *r, struct sd_err *e);
+
+/* ---- signerd over its socket (bench_daemon.c) ---- */
+struct bench_daemon_cfg {
+	const char *socket;
+	const char *key_name; /* "" = the daemon's default key */
+	unsigned nclients;    /* one connection and one thread each */
+	unsigned window;      /* SIGN_CAB requests each client keeps in flight */
+	double warmup_s;
+	double seconds;
+	pid_t daemon_pid; /* for its CPU time; 0 = do not measure */
+	int status;	  /* send STATUS instead of SIGN_CAB (a round trip with no token work) */
+};
+
+int bench_daemon_run(const struct bench_daemon_cfg *c, struct bench_result *r, struct sd_err *e);
+/*
+ * One SIGN_CAB on a fresh connection: checks the answer is a SIGNATURE
+ * holding a DER PKCS#7, and returns signerd's pid (SO_PEERCRED).
+ */
+int bench_daemon_probe(const char *socket, const char *key_name, pid_t *pid, struct sd_err *e);
+
+/* ---- the plan of one run and its report (bench_report.c) ---- */
+#define BENCH_MAX_SETS	 8  /* client counts per run */
+#define BENCH_MAX_ROUNDS 50 /* every phase is measured once per round */
+
+/*
+ * Phases of a round, in order: raw with 1 session, raw with 2 sessions, raw
+ * with 1 session paced (a pause after each signature, as a server between
+ * one-at-a-time requests), one daemon phase per client count, daemon
+ * latency, STATUS round trip.
+ */
+struct bench_plan {
+	unsigned clients[BENCH_MAX_SETS];
+	size_t nsets;
+	unsigned window;
+	unsigned rounds;
+	double seconds, warmup, lat_seconds;
+};
+
+#define BENCH_PH_RAW1  0
+#define BENCH_PH_RAW2  1
+#define BENCH_PH_PACED 2
+#define BENCH_PACE_US  200
+static inline size_t bench_ph_daemon(size_t set)
+{
+	return 3 + set;
+}
+static inline size_t bench_ph_latency(const struct bench_plan *p)
+{
+	return 3 + p->nsets;
+}
+static inline size_t bench_ph_status(const struct bench_plan *p)
+{
+	return 4 + p->nsets;
+}
+static inline size_t bench_nphases(const struct bench_plan *p)
+{
+	return 5 + p->nsets;
+}
+
+/* res holds rounds x bench_nphases(p) results, round-major. */
+void bench_report_round_header(const struct bench_plan *p);
+void bench_report_round(const struct bench_plan *p, unsigned round, const struct bench_result *res);
+void bench_report_summary(const struct bench_plan *p, const struct bench_result *res);
+
+#endif
