@@ -18,7 +18,8 @@ static void usage(FILE *f)
 		"                    [--pin-file FILE] (else $SIGNER_PIN, else the config's PIN)\n"
 		"  init --token LABEL --so-pin-file FILE (user PIN as above; first free slot)\n"
 		"  keygen --label L [--type rsa:3072|rsa:2048|rsa:4096|ec:p256]\n"
-		"         [--self-signed --subject DN [--years N] [-o cert.pem]]\n"
+		"         [--always-authenticate] [--self-signed --subject DN [--years N] [-o "
+		"cert.pem]]\n"
 		"  csr --label L --subject DN -o req.pem\n"
 		"  import-cert --label L CERT.pem\n"
 		"  import-pfx --label L --pass-file FILE [--chain-out chain.pem] FILE.pfx\n"
@@ -41,6 +42,7 @@ static int parse(int argc, char **argv, struct tok_opts *o)
 	    {"pass-file", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"so-pin-file", required_argument, NULL, 'O'},
+	    {"always-authenticate", no_argument, NULL, 'A'},
 	    {"chain-out", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -82,6 +84,9 @@ static int parse(int argc, char **argv, struct tok_opts *o)
 			break;
 		case 'O':
 			o->so_pin_file = optarg;
+			break;
+		case 'A':
+			o->always_auth = 1;
 			break;
 		case 'C':
 			o->chain_out = optarg;
@@ -130,7 +135,8 @@ static int do_keygen(struct tok_ctx *t, const struct tok_opts *o, struct sd_err 
 				  "--type must be rsa:2048, rsa:3072, rsa:4096 or ec:p256");
 	if (o->self_signed && tok_parse_dn(o->subject, &dn, e) != 0)
 		return -1;
-	if (p11_keygen(t->tok, o->label, type, &k, e) != 0)
+	if (p11_keygen_ex(t->tok, o->label, type, o->always_auth ? P11_KEYGEN_ALWAYS_AUTH : 0, &k,
+			  e) != 0)
 		goto out;
 	printf("generated %s key \"%s\" on token \"%s\" (sensitive, not extractable)\n", o->type,
 	       o->label, t->tok->label);

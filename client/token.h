@@ -23,6 +23,7 @@ struct tok_opts {
 	const char *chain_out;
 	int years;
 	int self_signed;
+	int always_auth; /* keygen --always-authenticate */
 	int pem;
 	const char *arg; /* one positional argument (a file), if any */
 };

@@ -182,6 +182,10 @@ int p11_keytype_parse(const char *s, enum p11_keytype *t);
  */
 int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type, struct p11_key **out,
 	       struct sd_err *e);
+/* P11_KEYGEN_ALWAYS_AUTH: CKA_ALWAYS_AUTHENTICATE (a PIN login before every signature). */
+#define P11_KEYGEN_ALWAYS_AUTH 1u
+int p11_keygen_ex(struct p11_token *t, const char *label, enum p11_keytype type, unsigned flags,
+		  struct p11_key **out, struct sd_err *e);
 
 /* Store cert as a CKO_CERTIFICATE with the key's CKA_ID and CKA_LABEL (replacing one there). */
 int p11_store_cert(struct p11_key *k, X509 *cert, struct sd_err *e);

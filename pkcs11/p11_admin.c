@@ -41,6 +41,12 @@ static int label_exists(struct p11_token *t, CK_SESSION_HANDLE s, const char *la
 int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type, struct p11_key **out,
 	       struct sd_err *e)
 {
+	return p11_keygen_ex(t, label, type, 0, out, e);
+}
+
+int p11_keygen_ex(struct p11_token *t, const char *label, enum p11_keytype type, unsigned flags,
+		  struct p11_key **out, struct sd_err *e)
+{
 	/* DER OID of prime256v1 (1.2.840.10045.3.1.7) for CKA_EC_PARAMS. */
 	static const uint8_t p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
 					   0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -51,14 +57,21 @@ int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type, st
 			     NULL, 0};
 	uint8_t id[16];
 	CK_ULONG llen = strlen(label);
-	CK_ATTRIBUTE pub[8],
-	    priv[] = {
-		{CKA_TOKEN, &yes, sizeof(yes)},	    {CKA_PRIVATE, &yes, sizeof(yes)},
-		{CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
-		{CKA_SIGN, &yes, sizeof(yes)},	    {CKA_DECRYPT, &no, sizeof(no)},
-		{CKA_UNWRAP, &no, sizeof(no)},	    {CKA_DERIVE, &no, sizeof(no)},
-		{CKA_ID, id, sizeof(id)},	    {CKA_LABEL, (void *)label, llen},
-	    };
+	CK_ATTRIBUTE pub[8], priv[] = {
+				 {CKA_TOKEN, &yes, sizeof(yes)},
+				 {CKA_PRIVATE, &yes, sizeof(yes)},
+				 {CKA_SENSITIVE, &yes, sizeof(yes)},
+				 {CKA_EXTRACTABLE, &no, sizeof(no)},
+				 {CKA_SIGN, &yes, sizeof(yes)},
+				 {CKA_DECRYPT, &no, sizeof(no)},
+				 {CKA_UNWRAP, &no, sizeof(no)},
+				 {CKA_DERIVE, &no, sizeof(no)},
+				 {CKA_ID, id, sizeof(id)},
+				 {CKA_LABEL, (void *)label, llen},
+				 {CKA_ALWAYS_AUTHENTICATE, &yes, sizeof(yes)},
+			     };
+	/* CKA_ALWAYS_AUTHENTICATE is the last entry: only sent when asked for. */
+	CK_ULONG npriv = sizeof(priv) / sizeof(*priv) - ((flags & P11_KEYGEN_ALWAYS_AUTH) ? 0 : 1);
 	CK_ULONG npub = 0;
 	CK_OBJECT_HANDLE hpub, hpriv;
 	CK_SESSION_HANDLE s;
@@ -89,8 +102,7 @@ int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type, st
 			   t->label);
 		goto out;
 	}
-	rv = t->mod->f->C_GenerateKeyPair(s, &mech, pub, npub, priv, sizeof(priv) / sizeof(*priv),
-					  &hpub, &hpriv);
+	rv = t->mod->f->C_GenerateKeyPair(s, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
 	if (rv != CKR_OK) {
 		sd_err_set(e, SD_E_INTERNAL, "C_GenerateKeyPair: %s", p11_rv_name(rv));
 		goto out;
