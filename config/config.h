@@ -64,7 +64,7 @@ struct cfg_socket {
 };
 
 struct cfg {
-	char *path; /* file the config was read from (or the name given) */
+	char *path;		  /* file the config was read from (or the name given) */
 	struct cfg_socket socket; /* path default CFG_DEFAULT_SOCKET, mode 0660 */
 	/*
 	 * The admin channel (FREEZE, THAW, RETIRE, RELOAD). path default:
