@@ -21,6 +21,7 @@
 #define MAX_PIPELINE	 64    /* requests in flight per connection */
 #define IDLE_TIMEOUT_MS	 60000 /* a connection with nothing pending */
 #define DRAIN_TIMEOUT_MS 10000
+#define WORKER_JOIN_MS	 3000 /* after the drain, for calls still inside the module */
 #define RBUF_CAP	 (4 + SD_FRAME_MAX)
 #define OUT_HIGH	 (2 * RBUF_CAP) /* unsent reply bytes above which we stop reading */
 #define ACCEPT_PAUSE_MS	 100		/* after EMFILE or ENFILE */
@@ -68,13 +69,16 @@ struct server {
 	struct slot *jobs, *jobs_tail;
 	struct slot *done;
 	int stopping;
+	unsigned idle; /* workers waiting for a job (under mu) */
 	pthread_t *workers;
 	unsigned nworkers;
 	struct conn *conns;
 	unsigned nconns;
 	uint64_t request_timeout_ms;
 	unsigned max_connections;
-	int64_t accept_paused_until; /* 0: accepting */
+	int64_t accept_paused_until;
+	int64_t next_timeout_check;
+	int need_reap; /* some connection is gone and waits to be freed */ /* 0: accepting */
 	sd_reload_fn reload;
 	const struct cfg_socket *admin;	   /* admin section of gen's config */
 	struct sd_keyset *gen;		   /* held for the allow rules below */
@@ -104,11 +108,15 @@ static void *worker(void *arg)
 	struct server *sv = arg;
 	struct slot *sl;
 	uint64_t one = 1;
+	int wake;
 
 	for (;;) {
 		pthread_mutex_lock(&sv->mu);
-		while (sv->jobs == NULL && !sv->stopping)
+		while (sv->jobs == NULL && !sv->stopping) {
+			sv->idle++;
 			pthread_cond_wait(&sv->cv, &sv->mu);
+			sv->idle--;
+		}
 		if (sv->stopping) {
 			/* The drain is over: requests not started are dropped with their
 			 * connections. */
@@ -131,10 +139,12 @@ static void *worker(void *arg)
 		}
 
 		pthread_mutex_lock(&sv->mu);
+		wake = sv->done == NULL;
 		sl->next_job = sv->done;
 		sv->done = sl;
 		pthread_mutex_unlock(&sv->mu);
-		if (write(sv->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		/* Only the first completion of a batch wakes the loop: it takes the whole list. */
+		if (wake && write(sv->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			continue;
 	}
 }
@@ -172,6 +182,7 @@ static void conn_free(struct server *sv, struct conn *c)
 	}
 	c->gone = 1;
 	atomic_store(&c->dead, 1);
+	sv->need_reap = 1;
 }
 
 static void reap(struct server *sv)
@@ -179,10 +190,17 @@ static void reap(struct server *sv)
 	struct conn *c, *nc;
 	struct slot *sl, *n;
 
+	if (!sv->need_reap)
+		return;
+	sv->need_reap = 0;
 	for (c = sv->conns; c != NULL; c = nc) {
 		nc = c->next;
-		if (!c->gone || c->queued > 0)
+		if (!c->gone)
 			continue;
+		if (c->queued > 0) {
+			sv->need_reap = 1; /* a worker still holds a slot: next time */
+			continue;
+		}
 		for (sl = c->head; sl != NULL; sl = n) {
 			n = sl->next;
 			slot_free(sl);
@@ -339,7 +357,8 @@ static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint
 	else
 		sv->jobs = sl;
 	sv->jobs_tail = sl;
-	pthread_cond_signal(&sv->cv);
+	if (sv->idle > 0)
+		pthread_cond_signal(&sv->cv);
 	pthread_mutex_unlock(&sv->mu);
 }
 
@@ -651,17 +670,29 @@ static int setup(struct server *sv, unsigned nworkers)
 	return 0;
 }
 
-static void teardown(struct server *sv)
+/*
+ * Returns -1 when a worker did not finish within WORKER_JOIN_MS: it is stuck
+ * inside the PKCS#11 module, and nothing it may touch can be freed.
+ */
+static int teardown(struct server *sv)
 {
 	struct conn *c;
+	struct timespec until;
 	unsigned i;
 
 	pthread_mutex_lock(&sv->mu);
 	sv->stopping = 1;
 	pthread_cond_broadcast(&sv->cv);
 	pthread_mutex_unlock(&sv->mu);
-	for (i = 0; i < sv->nworkers; i++)
-		pthread_join(sv->workers[i], NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WORKER_JOIN_MS / 1000;
+	for (i = 0; i < sv->nworkers; i++) {
+		if (pthread_timedjoin_np(sv->workers[i], NULL, &until) != 0) {
+			LOG_E(&sv->s->log, "a signing worker is stuck in a token call; exiting "
+					   "without waiting for it");
+			return -1;
+		}
+	}
 	free(sv->workers);
 	/* Workers are gone: every queued slot is on the done list or finished. */
 	on_completions(sv);
@@ -679,6 +710,7 @@ static void teardown(struct server *sv)
 		close(sv->sigfd);
 	pthread_mutex_destroy(&sv->mu);
 	pthread_cond_destroy(&sv->cv);
+	return 0;
 }
 
 int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
@@ -738,7 +770,11 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 					flush(&sv, c);
 			}
 		}
-		check_timeouts(&sv);
+		/* Walking every connection per wake-up costs at high rates: 10 times a second. */
+		if (now_ms() >= sv.next_timeout_check) {
+			check_timeouts(&sv);
+			sv.next_timeout_check = now_ms() + 100;
+		}
 		if (sv.accept_paused_until != 0 && drain_until == 0 &&
 		    now_ms() >= sv.accept_paused_until) {
 			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
@@ -754,6 +790,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 		sd_revocation_tick(s);
 		reap(&sv);
 	}
-	teardown(&sv);
+	if (teardown(&sv) != 0)
+		return SD_SERVE_STUCK;
 	return ret;
 }

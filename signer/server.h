@@ -13,6 +13,8 @@ int sd_listen(struct signer *s, const struct cfg *cfg, struct sd_err *e);
  */
 typedef int (*sd_reload_fn)(struct signer *s, struct sd_err *e);
 int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload);
+/* sd_serve's result when a worker never came back from the token. */
+#define SD_SERVE_STUCK 2
 
 /* The admin channel's socket (cfg->admin): always created by signerd itself. */
 int sd_listen_admin(struct signer *s, const struct cfg *cfg, struct sd_err *e);

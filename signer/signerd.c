@@ -246,7 +246,13 @@ int main(int argc, char **argv)
 		LOG_E(&s.log, "%s", e.msg);
 		goto out;
 	}
-	ret = sd_serve(&s, ks->cfg->token.sessions, reload) == 0 ? 0 : EXIT_CONFIG;
+	ret = sd_serve(&s, ks->cfg->token.sessions, reload);
+	if (ret == SD_SERVE_STUCK) {
+		/* The token holds a thread hostage: touching it again would hang too. */
+		LOG_E(&s.log, "stopped with a token call still pending; no final audit checkpoint");
+		_exit(EXIT_CONFIG);
+	}
+	ret = ret == 0 ? 0 : EXIT_CONFIG;
 	LOG_I(&s.log, "stopped");
 out:
 	sd_auditlog_stop(&s);

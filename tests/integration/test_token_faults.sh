@@ -118,4 +118,22 @@ after=$(count C_Login)
 [ "$before" -gt 0 ] || fail "no C_Login counted before the fault (stats not written?)"
 [ $((after - before)) = 1 ] || fail "C_Login was called $((after - before)) times after the fault; want exactly 1"
 echo "ok   one login attempt, then signerd stopped trying (restart needed)"
+
+note "shutdown with a token call that never returns still ends"
+ctl
+daemon_start
+ctl "C_Sign hang"
+sign -o never.cab >never.txt 2>&1 &
+client=$!
+sleep 0.5
+kill -TERM "$DAEMON_PID"
+rc=0
+timeout 120 tail --pid="$DAEMON_PID" -f /dev/null || fail "signerd did not exit with a call stuck in the token"
+wait "$DAEMON_PID" || rc=$?
+DAEMON_PID=
+[ "$rc" = 1 ] || fail "signerd exited with $rc, want 1 (stopped with a stuck token call)"
+grep -q "stuck in a token call" signerd.log || fail "the stuck call was not logged"
+ctl
+wait $client || true
+echo "ok   SIGTERM ended signerd despite a hung C_Sign (exit 1, logged)"
 echo "test_token_faults: all passed"

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	unsigned every = 0, refuse = 0, rotate_after = 0, start = 1, count, i;
 	unsigned long long max_size = 0;
 	const char *key_name = "test-key";
-	int c, crash = 0, no_signer = 0;
+	int c, crash = 0, no_signer = 0, ret = 1;
 	struct sd_audit_signer s;
 	struct sd_audit *a = NULL;
 	struct sd_audit_rec r;
@@ -125,11 +125,12 @@ int main(int argc, char **argv)
 	count = (unsigned)strtoul(argv[optind + 3], NULL, 10);
 	if (key == NULL || cert == NULL) {
 		fprintf(stderr, "audit_writer: cannot read the key or certificate\n");
-		return 1;
+		goto out;
 	}
 	if (sd_audit_open(argv[optind], max_size, every, &a, &e) != 0) {
 		fprintf(stderr, "audit_writer: %s: %s\n", sd_code_name(e.code), e.msg);
-		return 1;
+		a = NULL;
+		goto out;
 	}
 	sd_audit_set_warn(a, warn, NULL);
 	if (!no_signer) {
@@ -162,18 +163,21 @@ int main(int argc, char **argv)
 		r.message = r.result != 0 ? "key \"test\": the certificate is revoked" : NULL;
 		if (sd_audit_append(a, &r, &e) != 0) {
 			fprintf(stderr, "audit_writer: %s: %s\n", sd_code_name(e.code), e.msg);
-			return 1;
+			goto out;
 		}
 		if (rotate_after != 0 && i - start + 1 == rotate_after &&
 		    sd_audit_rotate(a, &e) != 0) {
 			fprintf(stderr, "audit_writer: rotate: %s\n", e.msg);
-			return 1;
+			goto out;
 		}
 	}
 	if (crash)
 		_exit(0);
-	sd_audit_close(a);
+	ret = 0;
+out:
+	if (a != NULL)
+		sd_audit_close(a);
 	EVP_PKEY_free(key);
 	X509_free(cert);
-	return 0;
+	return ret;
 }
