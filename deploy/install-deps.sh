@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(cmake gcc make pkg-config clang clang-format libclang-rt-14-dev libssl-dev libp11-dev
 	libengine-pkcs11-openssl libyaml-dev libcunit1-dev libp11-kit-dev softhsm2 gcab
-	osslsigncode opensc p11-kit util-linux passwd)
+	osslsigncode opensc p11-kit util-linux passwd valgrind systemd python3)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

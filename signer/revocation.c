@@ -1,6 +1,7 @@
 /* CRL loading and revocation decisions for CA-issued signing certificates. */
 #include "signer/revocation.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,14 +53,44 @@ static int push(struct sd_crl_set *cs, X509_CRL *crl, const char *file)
 	return 0;
 }
 
+/* Add every CRL in data (one DER CRL, or PEM with one or more); 0 when none parsed. */
+static int add_crls(struct sd_crl_set *cs, const uint8_t *data, size_t len, const char *name)
+{
+	const unsigned char *p;
+	X509_CRL *crl;
+	BIO *b;
+	int got = 0;
+
+	if (len > 0 && data[0] == 0x30) {
+		p = data;
+		crl = d2i_X509_CRL(NULL, &p, (long)len);
+		if (crl != NULL && p == data + len)
+			got = push(cs, crl, name) == 0;
+		else
+			X509_CRL_free(crl);
+	} else if (len <= INT_MAX && (b = BIO_new_mem_buf(data, (int)len)) != NULL) {
+		while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL)
+			got += push(cs, crl, name) == 0;
+		BIO_free(b);
+	}
+	ERR_clear_error();
+	return got;
+}
+
+struct sd_crl_set *sd_crl_set_from_mem(const uint8_t *data, size_t len, const char *name)
+{
+	struct sd_crl_set *cs = calloc(1, sizeof(*cs));
+
+	if (cs != NULL && !add_crls(cs, data, len, name))
+		push(cs, NULL, name);
+	return cs;
+}
+
 struct sd_crl_set *sd_crl_set_load(char *const *files, size_t nfiles)
 {
 	struct sd_crl_set *cs = calloc(1, sizeof(*cs));
-	const unsigned char *p;
 	uint8_t *data;
 	size_t len, i;
-	X509_CRL *crl;
-	BIO *b;
 	int got;
 
 	if (cs == NULL)
@@ -67,21 +98,8 @@ struct sd_crl_set *sd_crl_set_load(char *const *files, size_t nfiles)
 	for (i = 0; i < nfiles; i++) {
 		data = NULL;
 		got = 0;
-		if (sd_read_file(files[i], CRL_FILE_MAX, &data, &len, NULL) == 0) {
-			if (len > 0 && data[0] == 0x30) {
-				p = data;
-				crl = d2i_X509_CRL(NULL, &p, (long)len);
-				if (crl != NULL && p == data + len)
-					got = push(cs, crl, files[i]) == 0;
-				else
-					X509_CRL_free(crl);
-			} else if ((b = BIO_new_mem_buf(data, (int)len)) != NULL) {
-				while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL)
-					got += push(cs, crl, files[i]) == 0;
-				BIO_free(b);
-			}
-			ERR_clear_error();
-		}
+		if (sd_read_file(files[i], CRL_FILE_MAX, &data, &len, NULL) == 0)
+			got = add_crls(cs, data, len, files[i]);
 		free(data);
 		if (!got)
 			push(cs, NULL, files[i]); /* unreadable: covers nothing, logged by caller */

@@ -9,6 +9,7 @@
 #define SD_REVOCATION_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <openssl/x509.h>
@@ -45,6 +46,8 @@ struct sd_crl_set;
  * whole: a file that cannot be read is recorded as a rejected entry.
  */
 struct sd_crl_set *sd_crl_set_load(char *const *files, size_t nfiles);
+/* The same from memory (name is used in messages); for tests and fuzzing. */
+struct sd_crl_set *sd_crl_set_from_mem(const uint8_t *data, size_t len, const char *name);
 void sd_crl_set_free(struct sd_crl_set *cs);
 
 struct sd_rev_result {

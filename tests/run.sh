@@ -45,6 +45,17 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
 ctest --test-dir "$out/asan" --output-on-failure -j"$jobs"
 
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+if command -v valgrind >/dev/null && [ -z "${SKIP_VALGRIND:-}" ]; then
+	step "valgrind memcheck: the core integration test with signerd under memcheck"
+	# Definite leaks and memory errors in signerd fail the run (exit 42 from the daemon).
+	DAEMON_START_TRIES=600 \
+		DAEMON_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=42 --suppressions=$top/tests/valgrind.supp" \
+		bash "$top/tests/integration/test_sign.sh" "$out/release/bin" >"$out/valgrind.log" 2>&1 ||
+		{ tail -n 80 "$out/valgrind.log"; exit 1; }
+	tail -n 1 "$out/valgrind.log"
+fi
+
 if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
 	step "libFuzzer (${fuzz_seconds}s per target)"
 	CC=clang cmake -S "$top" -B "$out/fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -57,6 +68,8 @@ if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
 		case $name in
 		fuzz_cab) seeds=$top/tests/data/cab ;;
 		fuzz_config) seeds=$top/tests/data/config ;;
+		fuzz_crl) seeds=$top/tests/fuzz/seeds/crl ;;
+		fuzz_audit) seeds=$top/tests/fuzz/seeds/audit ;;
 		*) seeds=$top/tests/fuzz/seeds/handler ;; # handler and proto: valid frames
 		esac
 		"$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" $seeds \

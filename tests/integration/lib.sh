@@ -83,11 +83,13 @@ ${2:-}
 YAML
 }
 
+# DAEMON_WRAPPER runs signerd under a tool, e.g. valgrind (tests/run.sh's memcheck step).
 daemon_start() {
-	"$BIN/signerd" -f -c "$T/signerd.yaml" >>"$T/signerd.log" 2>&1 &
+	# shellcheck disable=SC2086
+	${DAEMON_WRAPPER:-} "$BIN/signerd" -f -c "$T/signerd.yaml" >>"$T/signerd.log" 2>&1 &
 	DAEMON_PID=$!
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 "${DAEMON_START_TRIES:-100}"); do
 		[ -S "$T/signerd.sock" ] && "$BIN/signer" status >/dev/null 2>&1 && return 0
 		kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$T/signerd.log" >&2; fail "signerd exited"; }
 		sleep 0.1
