@@ -9,8 +9,7 @@
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
+size_t sd_audit_utf8_len(const unsigned char *p, size_t n)
 {
 	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
 	size_t k, i;
@@ -54,7 +53,7 @@ void sd_audit_put_str(struct wbuf *w, const char *s, size_t max)
 
 	wbuf_u8(w, '"');
 	while (i < n) {
-		k = utf8_len(p + i, n - i);
+		k = sd_audit_utf8_len(p + i, n - i);
 		step = k != 0 ? k : 1;
 		if (i + step > max) {
 			cut = 1;

@@ -134,4 +134,11 @@ int sd_audit_sig_check(X509 *cert, const uint8_t hash[32], const uint8_t *sig, s
  */
 int sd_audit_cp_verify(const struct sd_audit_line *l, X509 **cert, struct sd_err *e);
 
+/*
+ * Length of the valid UTF-8 sequence at p (n >= 1 bytes left), or 0 when it is
+ * not valid (overlongs, surrogates and code points above U+10FFFF refused).
+ * Shared by the writer and the parser so both apply the same rules.
+ */
+size_t sd_audit_utf8_len(const unsigned char *p, size_t n);
+
 #endif

@@ -53,38 +53,6 @@ static int is_hex4(const char *p)
 	return 1;
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0 (same rules as the writer). */
-static size_t utf8_ok(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t k, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		k = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		k = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		k = 4;
-	else
-		return 0;
-	if (n < k)
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < k; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return k;
-}
-
 /* A JSON string starting after its opening quote at s[*i]; *i ends after the closing quote. */
 static int scan_string(const char *s, size_t n, size_t *i, struct sd_err *e)
 {
@@ -116,7 +84,7 @@ static int scan_string(const char *s, size_t n, size_t *i, struct sd_err *e)
 			continue;
 		}
 		if (p[*i] >= 0x80) {
-			k = utf8_ok(p + *i, n - *i);
+			k = p[*i] < 0x80 ? 1 : sd_audit_utf8_len(p + *i, n - *i);
 			if (k == 0)
 				return sd_err_set(e, SD_E_BAD_REQUEST, "invalid UTF-8 at byte %zu",
 						  *i + 1);

@@ -187,6 +187,9 @@ int p11_keygen(struct p11_token *t, const char *label, enum p11_keytype type, st
 int p11_keygen_ex(struct p11_token *t, const char *label, enum p11_keytype type, unsigned flags,
 		  struct p11_key **out, struct sd_err *e);
 
+/* 1 when a private key labelled label exists, 0 when not, -1 when the search failed. */
+int p11_private_label_exists(struct p11_token *t, CK_SESSION_HANDLE s, const char *label);
+
 /* Store cert as a CKO_CERTIFICATE with the key's CKA_ID and CKA_LABEL (replacing one there). */
 int p11_store_cert(struct p11_key *k, X509 *cert, struct sd_err *e);
 

@@ -23,7 +23,7 @@ int p11_keytype_parse(const char *s, enum p11_keytype *t)
 	return 0;
 }
 
-static int label_exists(struct p11_token *t, CK_SESSION_HANDLE s, const char *label)
+int p11_private_label_exists(struct p11_token *t, CK_SESSION_HANDLE s, const char *label)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
@@ -32,8 +32,9 @@ static int label_exists(struct p11_token *t, CK_SESSION_HANDLE s, const char *la
 	CK_ULONG n = 0;
 
 	if (t->mod->f->C_FindObjectsInit(s, tmpl, 2) != CKR_OK)
-		return 0;
-	t->mod->f->C_FindObjects(s, &h, 1, &n);
+		return -1;
+	if (t->mod->f->C_FindObjects(s, &h, 1, &n) != CKR_OK)
+		n = 0;
 	t->mod->f->C_FindObjectsFinal(s);
 	return n > 0;
 }
@@ -96,10 +97,17 @@ int p11_keygen_ex(struct p11_token *t, const char *label, enum p11_keytype type,
 		pub[npub++] = (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, (void *)f4, sizeof(f4)};
 	}
 	s = p11_session_get(t);
-	if (label_exists(t, s, label)) {
+	switch (p11_private_label_exists(t, s, label)) {
+	case 0:
+		break;
+	case 1:
 		sd_err_set(e, SD_E_BAD_REQUEST,
 			   "a private key labelled \"%s\" already exists on \"%s\"", label,
 			   t->label);
+		goto out;
+	default:
+		sd_err_set(e, SD_E_TOKEN_UNAVAILABLE, "cannot search token \"%s\" for \"%s\"",
+			   t->label, label);
 		goto out;
 	}
 	rv = t->mod->f->C_GenerateKeyPair(s, &mech, pub, npub, priv, npriv, &hpub, &hpriv);

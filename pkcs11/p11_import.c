@@ -154,22 +154,6 @@ static int check_type(EVP_PKEY *pk, CK_KEY_TYPE *kt, struct sd_err *e)
 	}
 }
 
-static int private_label_exists(struct p11_token *t, CK_SESSION_HANDLE s, const char *label)
-{
-	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)},
-			       {CKA_LABEL, (void *)label, strlen(label)}};
-	CK_OBJECT_HANDLE h;
-	CK_ULONG n = 0;
-
-	if (t->mod->f->C_FindObjectsInit(s, tmpl, 2) != CKR_OK)
-		return -1;
-	if (t->mod->f->C_FindObjects(s, &h, 1, &n) != CKR_OK)
-		n = 0;
-	t->mod->f->C_FindObjectsFinal(s);
-	return n > 0;
-}
-
 /* Destroy every object carrying this CKA_ID (keys and certificates). */
 static int destroy_by_id(struct p11_token *t, const uint8_t *id, size_t idlen, struct sd_err *e)
 {
@@ -260,7 +244,7 @@ static int create_pair(struct p11_token *t, CK_KEY_TYPE kt, const char *label, c
 		pub[nq++] = (CK_ATTRIBUTE){CKA_EC_POINT, c->v[1], c->len[1]};
 	}
 	s = p11_session_get(t);
-	switch (private_label_exists(t, s, label)) {
+	switch (p11_private_label_exists(t, s, label)) {
 	case 0:
 		break;
 	case 1:

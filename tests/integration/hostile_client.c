@@ -19,6 +19,7 @@
 #include "authenticode/authenticode.h"
 #include "common/buf.h"
 #include "proto/proto.h"
+#include "tests/integration/testnet.h"
 
 struct t {
 	const char *sock;
@@ -37,37 +38,6 @@ struct t {
 			return;                                                                    \
 		}                                                                                  \
 	} while (0)
-
-static int dial(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static int send_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = send(fd, b, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Read one frame (type and body into buf); -1 on EOF/error/timeout. */
 static int recv_frame(int fd, uint8_t *type, uint8_t *buf, size_t cap, size_t *len, int timeout_ms)
@@ -389,22 +359,6 @@ static void slow_client(struct t *t)
 	close(fd);
 	printf("ok   stalled partial frame timed out\n");
 	t->passed++;
-}
-
-static long rss_kib(long pid)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-	f = fopen(path, "r");
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			v = strtol(line + 6, NULL, 10);
-	if (f != NULL)
-		fclose(f);
-	return v;
 }
 
 /* A client that shuts down its sending side still gets every reply. */

@@ -22,6 +22,7 @@
 #include "common/buf.h"
 #include "common/file.h"
 #include "proto/proto.h"
+#include "tests/integration/testnet.h"
 
 #define MAX_SIGNERS 8
 
@@ -36,51 +37,6 @@ struct shared {
 	int counts[MAX_SIGNERS];
 	int nsigners;
 };
-
-static long rss_kib(long pid)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-	f = fopen(path, "r");
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			v = strtol(line + 6, NULL, 10);
-	if (f != NULL)
-		fclose(f);
-	return v;
-}
-
-static int dial(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-static int send_all(int fd, const uint8_t *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Read frames into rb until one is complete; returns its type and body. */
 static int recv_frame(int fd, struct wbuf *rb, size_t *off, uint8_t *type, const uint8_t **body,
