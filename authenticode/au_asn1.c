@@ -34,6 +34,7 @@ static const struct au_md md_table[] = {
     {NID_sha384, "sha384", 48, oid_sha384, sizeof(oid_sha384)},
     {NID_sha512, "sha512", 64, oid_sha512, sizeof(oid_sha512)},
 };
+_Static_assert(sizeof(md_table) / sizeof(md_table[0]) == AU_MD_COUNT, "AU_MD_COUNT");
 
 const struct au_md *au_md_by_nid(int nid)
 {
@@ -41,6 +42,13 @@ const struct au_md *au_md_by_nid(int nid)
 		if (md_table[i].nid == nid)
 			return &md_table[i];
 	return NULL;
+}
+
+const struct au_md *au_md_at(size_t i)
+{
+	if (i >= sizeof(md_table) / sizeof(md_table[0]))
+		return NULL;
+	return &md_table[i];
 }
 
 static const struct au_md *md_by_oid(const uint8_t *oid, size_t len)
@@ -61,42 +69,52 @@ static void wrap(struct wbuf *out, uint8_t tag, const struct wbuf *in)
 	au_der_put(out, tag, in->p, in->len);
 }
 
+int au_enc_indirect_buf(const struct au_md *md, const uint8_t *digest, uint8_t *buf, size_t cap,
+			size_t *len)
+{
+	size_t data_len = sizeof(oid_cab_data) + sizeof(obsolete_link);
+	size_t alg_len = md->oid_len + sizeof(der_null);
+	size_t dinfo_len = au_der_tlv_len(alg_len) + au_der_tlv_len(md->size);
+	size_t body_len = au_der_tlv_len(data_len) + au_der_tlv_len(dinfo_len);
+	struct au_dw w;
+
+	au_dw_init(&w, buf, cap);
+	au_dw_hdr(&w, AU_TAG_SEQUENCE, body_len);
+	/* data: SpcAttributeTypeAndOptionalValue { SPC_CAB_DATA_OBJID, SpcLink } */
+	au_dw_hdr(&w, AU_TAG_SEQUENCE, data_len);
+	au_dw_raw(&w, oid_cab_data, sizeof(oid_cab_data));
+	au_dw_raw(&w, obsolete_link, sizeof(obsolete_link));
+	/* messageDigest: DigestInfo { AlgorithmIdentifier { oid, NULL }, digest } */
+	au_dw_hdr(&w, AU_TAG_SEQUENCE, dinfo_len);
+	au_dw_hdr(&w, AU_TAG_SEQUENCE, alg_len);
+	au_dw_raw(&w, md->oid, md->oid_len);
+	au_dw_raw(&w, der_null, sizeof(der_null));
+	au_dw_tlv(&w, AU_TAG_OCTET_STRING, digest, md->size);
+	if (w.failed)
+		return -1;
+	*len = w.len;
+	return 0;
+}
+
 int au_enc_indirect(enum au_subject subject, const struct au_md *md, const uint8_t *digest,
 		    size_t digest_len, struct wbuf *out, struct sd_err *e)
 {
-	struct wbuf data, alg, dinfo, body;
-	int ret = -1;
+	uint8_t buf[AU_INDIRECT_MAX];
+	size_t len;
 
-	wbuf_init(&data, 0);
-	wbuf_init(&alg, 0);
-	wbuf_init(&dinfo, 0);
-	wbuf_init(&body, 0);
-	if (subject != AU_SUBJECT_CAB) {
-		sd_err_set(e, SD_E_INTERNAL, "unsupported Authenticode subject %d", (int)subject);
-		goto out;
-	}
-	/* data: SpcAttributeTypeAndOptionalValue { SPC_CAB_DATA_OBJID, SpcLink } */
-	wbuf_raw(&data, oid_cab_data, sizeof(oid_cab_data));
-	wbuf_raw(&data, obsolete_link, sizeof(obsolete_link));
-	/* messageDigest: DigestInfo { AlgorithmIdentifier { oid, NULL }, digest } */
-	wbuf_raw(&alg, md->oid, md->oid_len);
-	wbuf_raw(&alg, der_null, sizeof(der_null));
-	wrap(&dinfo, AU_TAG_SEQUENCE, &alg);
-	au_der_put(&dinfo, AU_TAG_OCTET_STRING, digest, digest_len);
-	wrap(&body, AU_TAG_SEQUENCE, &data);
-	wrap(&body, AU_TAG_SEQUENCE, &dinfo);
-	wrap(out, AU_TAG_SEQUENCE, &body);
-	if (wbuf_failed(out)) {
-		sd_err_set(e, SD_E_INTERNAL, "out of memory encoding SpcIndirectDataContent");
-		goto out;
-	}
-	ret = 0;
-out:
-	wbuf_free(&data);
-	wbuf_free(&alg);
-	wbuf_free(&dinfo);
-	wbuf_free(&body);
-	return ret;
+	if (subject != AU_SUBJECT_CAB)
+		return sd_err_set(e, SD_E_INTERNAL, "unsupported Authenticode subject %d",
+				  (int)subject);
+	if (digest_len != md->size)
+		return sd_err_set(e, SD_E_BAD_DIGEST_LENGTH, "%zu-byte digest for %s, expected %zu",
+				  digest_len, md->name, md->size);
+	if (au_enc_indirect_buf(md, digest, buf, sizeof(buf), &len) != 0)
+		return sd_err_set(e, SD_E_INTERNAL, "SpcIndirectDataContent does not fit");
+	wbuf_raw(out, buf, len);
+	if (wbuf_failed(out))
+		return sd_err_set(e, SD_E_INTERNAL,
+				  "out of memory encoding SpcIndirectDataContent");
+	return 0;
 }
 
 int au_dec_indirect(const uint8_t *p, size_t n, enum au_subject subject, const struct au_md **md,

@@ -1,5 +1,7 @@
-/* Strict DER primitives over struct rbuf / struct wbuf. */
+/* Strict DER primitives over struct rbuf / struct wbuf, and a bounded writer. */
 #include "authenticode/au_internal.h"
+
+#include <string.h>
 
 /* Largest element we ever read or write (a SignedData is capped far below). */
 #define AU_DER_MAX_LEN 0xffffffu
@@ -100,4 +102,65 @@ void au_der_put(struct wbuf *w, uint8_t tag, const void *val, size_t len)
 		return;
 	}
 	wbuf_raw(w, val, len);
+}
+
+size_t au_der_hdr_len(size_t len)
+{
+	if (len < 0x80)
+		return 2;
+	if (len <= 0xff)
+		return 3;
+	if (len <= 0xffff)
+		return 4;
+	return 5;
+}
+
+size_t au_der_tlv_len(size_t len)
+{
+	return au_der_hdr_len(len) + len;
+}
+
+void au_dw_init(struct au_dw *w, uint8_t *p, size_t cap)
+{
+	w->p = p;
+	w->cap = cap;
+	w->len = 0;
+	w->failed = 0;
+}
+
+void au_dw_raw(struct au_dw *w, const void *v, size_t n)
+{
+	if (w->failed || n > w->cap - w->len) {
+		w->failed = 1;
+		return;
+	}
+	if (n > 0)
+		memcpy(w->p + w->len, v, n);
+	w->len += n;
+}
+
+void au_dw_hdr(struct au_dw *w, uint8_t tag, size_t len)
+{
+	uint8_t h[5];
+	size_t n = au_der_hdr_len(len);
+
+	if (len > AU_DER_MAX_LEN) {
+		w->failed = 1;
+		return;
+	}
+	h[0] = tag;
+	if (n == 2) {
+		h[1] = (uint8_t)len;
+	} else {
+		h[1] = (uint8_t)(0x80 | (n - 2));
+		for (size_t i = 0; i < n - 2; i++)
+			h[n - 1 - i] = (uint8_t)(len >> (8 * i));
+	}
+	au_dw_raw(w, h, n);
+}
+
+void au_dw_tlv(struct au_dw *w, uint8_t tag, const void *v, size_t n)
+{
+	au_dw_hdr(w, tag, n);
+	au_dw_raw(w, v, n);
 }

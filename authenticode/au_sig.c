@@ -55,3 +55,31 @@ out:
 	ERR_clear_error();
 	return ok;
 }
+
+EVP_PKEY_CTX *au_verify_ctx_new(EVP_PKEY *pub, const EVP_MD *md)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+
+	if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+	    (EVP_PKEY_is_a(pub, "RSA") &&
+	     EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1) ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, md) != 1) {
+		EVP_PKEY_CTX_free(ctx);
+		ctx = NULL;
+	}
+	ERR_clear_error();
+	return ctx;
+}
+
+int au_sig_ok_prepared(const EVP_PKEY_CTX *tmpl, const uint8_t *hash, size_t hashlen,
+		       const uint8_t *sig, size_t siglen)
+{
+	/* A private copy per call: EVP_PKEY_verify may use the context's state. */
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_dup(tmpl);
+	int ok;
+
+	ok = ctx != NULL && EVP_PKEY_verify(ctx, sig, siglen, hash, hashlen) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -36,6 +37,11 @@ struct au_sign_params {
 	STACK_OF(X509) * chain; /* further certificates to embed (may be NULL) */
 	au_sign_fn sign;
 	void *sign_ctx;
+	/*
+	 * signingTime attribute: 0 = now (what the daemon uses). Any other
+	 * value is for tests and benchmarks that need reproducible bytes.
+	 */
+	time_t signing_time;
 };
 
 /*
@@ -49,6 +55,35 @@ struct au_sign_params {
  * the callback's own error is passed through.
  */
 int au_build(const struct au_sign_params *p, uint8_t **der, size_t *derlen, struct sd_err *e);
+
+/*
+ * What au_build derives from the signer certificate and chain, computed once
+ * per key: issuerAndSerialNumber, the certificates field, the algorithm
+ * identifiers, the constant attributes, the digests and the verify contexts
+ * of the self-check. Read-only after au_prepare, so any number of threads
+ * may call au_build_prepared with the same one at the same time.
+ */
+struct au_prepared;
+
+/*
+ * Prepare for signer (the key's certificate, RSA or EC) and chain (further
+ * certificates to embed, may be NULL; copies of signer are skipped, as in
+ * au_build). Both are encoded now: later changes to them are not seen.
+ * Holds a reference to signer. Free with au_prepared_free. Errors are
+ * SD_E_INTERNAL.
+ */
+int au_prepare(X509 *signer, STACK_OF(X509) * chain, struct au_prepared **out, struct sd_err *e);
+
+/*
+ * au_build with the prepared certificate and chain: same checks (including
+ * the self-check verify), same errors, byte for byte the same output.
+ * p->signer must be NULL or the prepared certificate (same object or equal);
+ * p->chain is ignored (the prepared chain is used).
+ */
+int au_build_prepared(const struct au_prepared *pr, const struct au_sign_params *p, uint8_t **der,
+		      size_t *derlen, struct sd_err *e);
+
+void au_prepared_free(struct au_prepared *pr);
 
 struct au_info {
 	int md_nid; /* digest algorithm of the SpcIndirectDataContent DigestInfo */

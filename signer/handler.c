@@ -134,7 +134,7 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 	ap.chain = k->chain;
 	ap.sign = k->sign;
 	ap.sign_ctx = k->sign_ctx;
-	if (au_build(&ap, p7, p7len, e) != 0)
+	if (au_build_prepared(k->prep, &ap, p7, p7len, e) != 0)
 		return -1;
 	/* A freeze during the signature still stops it from leaving. */
 	if (atomic_load(&s->frozen)) {

@@ -217,6 +217,9 @@ int sd_key_finish(struct sd_key *k, struct sd_err *e)
 	}
 	if (der_of(k->cert, &k->cert_der, &k->cert_der_len) != 0)
 		return sd_err_set(e, SD_E_INTERNAL, "cannot encode certificate");
+	/* Everything in the SignedData that depends only on the key, computed once. */
+	if (au_prepare(k->cert, k->chain, &k->prep, e) != 0)
+		return sd_err_prefix(e, "key \"%s\": ", k->cfg->name);
 	fill_info(k);
 	return 0;
 }
@@ -226,6 +229,7 @@ static void free_key(struct sd_key *k)
 	size_t i;
 
 	p11_key_free(k->p11);
+	au_prepared_free(k->prep);
 	X509_free(k->cert);
 	sk_X509_pop_free(k->chain, X509_free);
 	OPENSSL_free(k->cert_der);

@@ -6,6 +6,7 @@
  */
 #include <CUnit/Basic.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "authenticode/au_internal.h" /* au_build_reference */
 #include "authenticode/authenticode.h"
 #include "common/err.h"
 #include "common/file.h"
@@ -353,8 +355,15 @@ static void test_build_bad_signature(void)
 	uint8_t digest[32] = {0}, *der = (uint8_t *)"x";
 	size_t len = 7;
 	struct tsigner t = {fx.rsa, 1, 0};
-	struct au_sign_params p = {AU_SUBJECT_CAB, EVP_sha256(), digest, 32, "p", "u",
-				   fx.rsa_cert,	   NULL,	 tsign,	 &t};
+	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+				   .md = EVP_sha256(),
+				   .digest = digest,
+				   .digest_len = 32,
+				   .program = "p",
+				   .url = "u",
+				   .signer = fx.rsa_cert,
+				   .sign = tsign,
+				   .sign_ctx = &t};
 	struct sd_err e = {0};
 
 	CU_ASSERT_EQUAL(au_build(&p, &der, &len, &e), -1);
@@ -396,8 +405,13 @@ static void test_build_bad_params(void)
 	uint8_t digest[64] = {0}, *der = NULL;
 	size_t len = 0;
 	struct tsigner t = {fx.rsa, 0, 0};
-	struct au_sign_params p = {AU_SUBJECT_CAB, EVP_sha256(), digest, 31,	NULL,
-				   NULL,	   fx.rsa_cert,	 NULL,	 tsign, &t};
+	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+				   .md = EVP_sha256(),
+				   .digest = digest,
+				   .digest_len = 31,
+				   .signer = fx.rsa_cert,
+				   .sign = tsign,
+				   .sign_ctx = &t};
 	struct sd_err e = {0};
 	char longname[300];
 
@@ -812,9 +826,15 @@ static void test_interop_osslsigncode(void)
 	/* ours, for the same digest, program and URL, encodes the same bytes */
 	{
 		struct tsigner t = {key, 0, 0};
-		struct au_sign_params p = {
-		    AU_SUBJECT_CAB, EVP_sha256(), info.digest, 32, program, url,
-		    cert,	    NULL,	  tsign,       &t};
+		struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+					   .md = EVP_sha256(),
+					   .digest = info.digest,
+					   .digest_len = 32,
+					   .program = program,
+					   .url = url,
+					   .signer = cert,
+					   .sign = tsign,
+					   .sign_ctx = &t};
 
 		if (au_build(&p, &ours, &ours_len, &e) != 0)
 			fprintf(stderr, "au_build: %s\n", e.msg);
@@ -861,6 +881,433 @@ static void test_interop_osslsigncode(void)
 	free(hexdigest);
 	free(program);
 	free(url);
+}
+
+/* ---------------------------------------- prepared builder vs reference */
+
+/*
+ * Signs like tsign but returns the same signature for the same hash, so
+ * that builds of the same input compare byte for byte (ECDSA is randomised).
+ */
+struct csigner {
+	struct tsigner t;
+	uint8_t hash[EVP_MAX_MD_SIZE];
+	size_t hashlen;
+	uint8_t sig[1024];
+	size_t siglen; /* 0: nothing cached */
+};
+
+static int csign(void *ctx, int md_nid, const uint8_t *hash, size_t hashlen, uint8_t *sig,
+		 size_t *siglen, struct sd_err *e)
+{
+	struct csigner *c = ctx;
+
+	if (c->siglen == 0 || hashlen != c->hashlen || memcmp(hash, c->hash, hashlen) != 0) {
+		c->siglen = sizeof(c->sig);
+		if (tsign(&c->t, md_nid, hash, hashlen, c->sig, &c->siglen, e) != 0) {
+			c->siglen = 0;
+			return -1;
+		}
+		memcpy(c->hash, hash, hashlen);
+		c->hashlen = hashlen;
+	}
+	if (*siglen < c->siglen)
+		return sd_err_set(e, SD_E_INTERNAL, "test signer: capacity %zu", *siglen);
+	memcpy(sig, c->sig, c->siglen);
+	*siglen = c->siglen;
+	return 0;
+}
+
+/* A leaf issued by an intermediate, and its chain with the root and a copy of the leaf. */
+struct pki {
+	EVP_PKEY *ca_key, *int_key;
+	X509 *ca, *inter, *rsa_leaf, *ec_leaf;
+	STACK_OF(X509) * rsa_chain, *ec_chain;
+};
+
+static STACK_OF(X509) * chain_of(struct pki *k, X509 *leaf)
+{
+	STACK_OF(X509) *c = sk_X509_new_null();
+	X509 *copy = X509_dup(leaf);
+
+	/* the copy of the leaf is skipped, as au_build always did */
+	CU_ASSERT_FATAL(c != NULL && copy != NULL && X509_up_ref(k->inter) == 1 &&
+			X509_up_ref(k->ca) == 1);
+	CU_ASSERT_FATAL(sk_X509_push(c, k->inter) > 0 && sk_X509_push(c, copy) > 0 &&
+			sk_X509_push(c, k->ca) > 0);
+	return c;
+}
+
+static void pki_make(struct pki *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	k->int_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	CU_ASSERT_FATAL(k->ca_key != NULL && k->int_key != NULL);
+	k->ca = make_cert(k->ca_key, "Prep Root", NULL, NULL, 1, NULL);
+	k->inter = make_cert(k->int_key, "Prep Intermediate", k->ca, k->ca_key, 1, NULL);
+	CU_ASSERT_FATAL(k->ca != NULL && k->inter != NULL);
+	k->rsa_leaf = make_cert(fx.rsa, "Prep RSA Leaf", k->inter, k->int_key, 0, "codeSigning");
+	k->ec_leaf = make_cert(fx.ec, "Prep EC Leaf", k->inter, k->int_key, 0, "codeSigning");
+	CU_ASSERT_FATAL(k->rsa_leaf != NULL && k->ec_leaf != NULL);
+	k->rsa_chain = chain_of(k, k->rsa_leaf);
+	k->ec_chain = chain_of(k, k->ec_leaf);
+}
+
+static void pki_free(struct pki *k)
+{
+	sk_X509_pop_free(k->rsa_chain, X509_free);
+	sk_X509_pop_free(k->ec_chain, X509_free);
+	X509_free(k->rsa_leaf);
+	X509_free(k->ec_leaf);
+	X509_free(k->inter);
+	X509_free(k->ca);
+	EVP_PKEY_free(k->ca_key);
+	EVP_PKEY_free(k->int_key);
+}
+
+/*
+ * au_build_reference (the PKCS7-object encoder au_build used before),
+ * au_build and au_build_prepared give the same bytes, which au_verify accepts.
+ */
+static void same_bytes(const struct au_prepared *pr, EVP_PKEY *key, X509 *cert,
+		       STACK_OF(X509) * chain, const EVP_MD *md, const char *program,
+		       const char *url, time_t when)
+{
+	uint8_t digest[EVP_MAX_MD_SIZE], *ref = NULL, *built = NULL, *prep = NULL;
+	size_t ref_len = 0, built_len = 0, prep_len = 0, dlen = (size_t)EVP_MD_get_size(md);
+	struct csigner c = {.t = {key, 0, 0}};
+	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+				   .md = md,
+				   .digest = digest,
+				   .digest_len = dlen,
+				   .program = program,
+				   .url = url,
+				   .signer = cert,
+				   .chain = chain,
+				   .sign = csign,
+				   .sign_ctx = &c,
+				   .signing_time = when};
+	struct au_info info;
+	struct sd_err e = {0};
+	int ok;
+
+	for (size_t i = 0; i < dlen; i++)
+		digest[i] = (uint8_t)(i * 13 + (size_t)when);
+	if (au_build_reference(&p, &ref, &ref_len, &e) != 0)
+		fprintf(stderr, "\n  au_build_reference: %s\n", e.msg);
+	if (au_build(&p, &built, &built_len, &e) != 0)
+		fprintf(stderr, "\n  au_build: %s\n", e.msg);
+	p.chain = NULL; /* ignored: the prepared chain is used */
+	if (au_build_prepared(pr, &p, &prep, &prep_len, &e) != 0)
+		fprintf(stderr, "\n  au_build_prepared: %s\n", e.msg);
+	CU_ASSERT_FATAL(ref != NULL && built != NULL && prep != NULL);
+	ok = ref_len == built_len && ref_len == prep_len && memcmp(ref, built, ref_len) == 0 &&
+	     memcmp(ref, prep, ref_len) == 0;
+	if (!ok)
+		fprintf(stderr,
+			"\n  differs: %s %s program=%.20s url=%.30s time=%lld (%zu/%zu/%zu)\n",
+			EVP_PKEY_get0_type_name(key), EVP_MD_get0_name(md), program ? program : "-",
+			url ? url : "-", (long long)when, ref_len, built_len, prep_len);
+	CU_ASSERT(ok);
+	if (au_verify(prep, prep_len, AU_SUBJECT_CAB, &info, &e) != 0)
+		fprintf(stderr, "\n  au_verify: %s\n", e.msg);
+	CU_ASSERT_FATAL(info.signer != NULL);
+	CU_ASSERT_EQUAL(X509_cmp(info.signer, cert), 0);
+	CU_ASSERT_EQUAL(sk_X509_num(info.certs), chain != NULL ? 3 : 1);
+	CU_ASSERT(memcmp(info.digest, digest, dlen) == 0);
+	au_info_clear(&info);
+	OPENSSL_free(ref);
+	OPENSSL_free(built);
+	OPENSSL_free(prep);
+}
+
+static void test_prepared_same_bytes(void)
+{
+	const EVP_MD *mds[] = {EVP_sha1(), EVP_sha256(), EVP_sha384(), EVP_sha512()};
+	/* Short and long strings move SpcSpOpusInfo around in the sorted SET and
+	 * give it 1-, 2- and 3-byte lengths. */
+	char long_url[1024], long_bmp[256];
+	const char *progs[] = {NULL, "Contoso Updater", NULL, "a", "Pr\xc3\xb6gramm \xe2\x82\xac",
+			       NULL, long_bmp};
+	const char *urls[] = {NULL, NULL, "https://example.com/x", "h", NULL, long_url, long_url};
+	/* 2023-11-14T22:13:20Z, the first and last second of UTCTime, the 2038 edge */
+	const time_t whens[] = {1700000000, -631152000, 2524607999, 2147483647};
+	struct au_prepared *pr[3] = {NULL, NULL, NULL};
+	struct pki k;
+	struct sd_err e = {0};
+
+	memset(long_url, 0, sizeof(long_url));
+	memcpy(long_url, "https://example.com/", 20);
+	memset(long_url + 20, 'u', sizeof(long_url) - 21);
+	for (size_t i = 0; i + 2 < sizeof(long_bmp); i += 2)
+		memcpy(long_bmp + i, "\xc3\xa9", 2); /* 127 x U+00E9: 254 bytes */
+	long_bmp[254] = '\0';
+	pki_make(&k);
+	CU_ASSERT_FATAL(au_prepare(fx.rsa_cert, NULL, &pr[0], &e) == 0);
+	CU_ASSERT_FATAL(au_prepare(k.rsa_leaf, k.rsa_chain, &pr[1], &e) == 0);
+	CU_ASSERT_FATAL(au_prepare(k.ec_leaf, k.ec_chain, &pr[2], &e) == 0);
+	for (size_t m = 0; m < 4; m++)
+		for (size_t o = 0; o < sizeof(progs) / sizeof(progs[0]); o++)
+			for (size_t t = 0; t < sizeof(whens) / sizeof(whens[0]); t++) {
+				same_bytes(pr[0], fx.rsa, fx.rsa_cert, NULL, mds[m], progs[o],
+					   urls[o], whens[t]);
+				same_bytes(pr[1], fx.rsa, k.rsa_leaf, k.rsa_chain, mds[m], progs[o],
+					   urls[o], whens[t]);
+				same_bytes(pr[2], fx.ec, k.ec_leaf, k.ec_chain, mds[m], progs[o],
+					   urls[o], whens[t]);
+			}
+	for (size_t i = 0; i < 3; i++)
+		au_prepared_free(pr[i]);
+	pki_free(&k);
+}
+
+/* The signingTime value in der (the attribute type OID, then SET, then the time TLV). */
+static const uint8_t *signing_time_at(const uint8_t *der, size_t len)
+{
+	static const uint8_t st[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+				     0xf7, 0x0d, 0x01, 0x09, 0x05, 0x31};
+	long at = find(der, len, st, sizeof(st));
+
+	CU_ASSERT_FATAL(at > 0 && (size_t)at + sizeof(st) + 2 + 17 <= len);
+	return der + at + sizeof(st) + 1;
+}
+
+static void test_signing_time(void)
+{
+	uint8_t digest[32] = {3}, *der = NULL;
+	size_t len = 0;
+	struct csigner c = {.t = {fx.rsa, 0, 0}};
+	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+				   .md = EVP_sha256(),
+				   .digest = digest,
+				   .digest_len = 32,
+				   .signer = fx.rsa_cert,
+				   .sign = csign,
+				   .sign_ctx = &c,
+				   .signing_time = 1700000000};
+	struct sd_err e = {0};
+	const uint8_t *t;
+	char now_text[16];
+	time_t before, after;
+	struct tm tm;
+
+	/* known answer */
+	CU_ASSERT_FATAL(au_build(&p, &der, &len, &e) == 0);
+	t = signing_time_at(der, len);
+	CU_ASSERT(memcmp(t,
+			 "\x17\x0d"
+			 "231114221320Z",
+			 15) == 0);
+	OPENSSL_free(der);
+
+	/* 0 = now */
+	p.signing_time = 0;
+	before = time(NULL);
+	CU_ASSERT_FATAL(au_build(&p, &der, &len, &e) == 0);
+	after = time(NULL);
+	t = signing_time_at(der, len);
+	CU_ASSERT_FATAL(t[0] == 0x17 && t[1] == 13);
+	memcpy(now_text, t + 2, 13);
+	now_text[13] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	CU_ASSERT_FATAL(strptime(now_text, "%y%m%d%H%M%SZ", &tm) != NULL);
+	CU_ASSERT(timegm(&tm) >= before && timegm(&tm) <= after);
+	OPENSSL_free(der);
+
+	/* From 2050 on, RFC 5652 11.3 wants GeneralizedTime. (OpenSSL's PKCS7
+	 * encoder wrote the 15 characters under the UTCTime tag.) */
+	p.signing_time = 2524608000; /* 2050-01-01T00:00:00Z */
+	CU_ASSERT_FATAL(au_build(&p, &der, &len, &e) == 0);
+	t = signing_time_at(der, len);
+	CU_ASSERT(memcmp(t,
+			 "\x18\x0f"
+			 "20500101000000Z",
+			 17) == 0);
+	expect_ok(der, len);
+	OPENSSL_free(der);
+	p.signing_time = -631152001; /* 1949-12-31T23:59:59Z */
+	CU_ASSERT_FATAL(au_build(&p, &der, &len, &e) == 0);
+	t = signing_time_at(der, len);
+	CU_ASSERT(memcmp(t,
+			 "\x18\x0f"
+			 "19491231235959Z",
+			 17) == 0);
+	OPENSSL_free(der);
+}
+
+/* The prepared builder refuses what au_build refuses, with the same errors. */
+static void test_prepared_errors(void)
+{
+	uint8_t digest[64] = {0}, *der = (uint8_t *)"x";
+	size_t len = 9;
+	struct tsigner t = {fx.rsa, 0, 0};
+	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+				   .md = EVP_sha256(),
+				   .digest = digest,
+				   .digest_len = 32,
+				   .signer = fx.rsa_cert,
+				   .sign = tsign,
+				   .sign_ctx = &t};
+	struct au_prepared *pr = NULL, *pr_ec = NULL;
+	struct sd_err e = {0};
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *ed_cert;
+
+	CU_ASSERT_FATAL(au_prepare(fx.rsa_cert, NULL, &pr, &e) == 0);
+
+	/* prepare: missing signer, unsupported key */
+	CU_ASSERT_EQUAL(au_prepare(NULL, NULL, &pr_ec, &e), -1);
+	CU_ASSERT_PTR_NULL(pr_ec);
+	CU_ASSERT_EQUAL(e.code, SD_E_INTERNAL);
+	CU_ASSERT_FATAL(ed != NULL);
+	ed_cert = X509_new();
+	CU_ASSERT_FATAL(ed_cert != NULL && X509_set_pubkey(ed_cert, ed) == 1);
+	CU_ASSERT_EQUAL(au_prepare(ed_cert, NULL, &pr_ec, &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not RSA or EC"));
+	CU_ASSERT_FATAL(au_prepare(fx.ec_cert, NULL, &pr_ec, &e) == 0);
+
+	/* the parameters are checked as au_build checks them */
+	p.digest_len = 31;
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_BAD_DIGEST_LENGTH);
+	CU_ASSERT_PTR_NULL(der);
+	CU_ASSERT_EQUAL(len, 0);
+	p.md = EVP_md5();
+	p.digest_len = 16;
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_UNSUPPORTED_DIGEST);
+	p.md = EVP_sha256();
+	p.digest_len = 32;
+	p.url = "https://example.com/\xc3\xa9";
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_BAD_REQUEST);
+	p.url = NULL;
+	p.program = "tab\there";
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_BAD_REQUEST);
+	p.program = NULL;
+	p.subject = 7;
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_INTERNAL);
+	p.subject = AU_SUBJECT_CAB;
+	CU_ASSERT_EQUAL(au_build_prepared(NULL, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_INTERNAL);
+
+	/* another certificate than the prepared one */
+	p.signer = fx.ec_cert;
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not the prepared one"));
+	/* NULL means the prepared one */
+	p.signer = NULL;
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), 0);
+	expect_ok(der, len);
+	OPENSSL_free(der);
+
+	/* the self-check: corrupt signature, valid signature by another key */
+	t.corrupt = 1;
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "SIGNATURE CHECK FAILED"));
+	CU_ASSERT_PTR_NULL(der);
+	t.key = fx.ec;
+	CU_ASSERT_EQUAL(au_build_prepared(pr_ec, &p, &der, &len, &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "SIGNATURE CHECK FAILED"));
+	t.corrupt = 0;
+	t.key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	CU_ASSERT_FATAL(t.key != NULL);
+	CU_ASSERT_EQUAL(au_build_prepared(pr_ec, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_INTERNAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "SIGNATURE CHECK FAILED"));
+	EVP_PKEY_free(t.key);
+	/* RSA key for the EC certificate: the signature cannot fit the capacity */
+	t.key = fx.rsa;
+	CU_ASSERT_EQUAL(au_build_prepared(pr_ec, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_INTERNAL);
+	CU_ASSERT_PTR_NULL(der);
+	/* the callback's own error comes through */
+	t.fail = 1;
+	CU_ASSERT_EQUAL(au_build_prepared(pr, &p, &der, &len, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_TOKEN_UNAVAILABLE);
+	CU_ASSERT_STRING_EQUAL(e.msg, "test token is unplugged");
+	CU_ASSERT_PTR_NULL(der);
+
+	au_prepared_free(pr);
+	au_prepared_free(pr_ec);
+	au_prepared_free(NULL);
+	X509_free(ed_cert);
+	EVP_PKEY_free(ed);
+}
+
+/* Worker threads share one struct au_prepared. */
+struct worker {
+	const struct au_prepared *pr;
+	struct csigner c; /* seeded with the expected signature */
+	const uint8_t *expect;
+	size_t expect_len;
+	int same; /* builds that gave the expected bytes */
+};
+
+#define WORKER_BUILDS 40
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t digest[32] = {9}, *der;
+	size_t len;
+	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+				   .md = EVP_sha256(),
+				   .digest = digest,
+				   .digest_len = 32,
+				   .program = "Threads",
+				   .url = "https://example.com/t",
+				   .sign = csign,
+				   .sign_ctx = &w->c,
+				   .signing_time = 1700000000};
+	struct sd_err e;
+
+	for (int i = 0; i < WORKER_BUILDS; i++) {
+		der = NULL;
+		if (au_build_prepared(w->pr, &p, &der, &len, &e) == 0 && len == w->expect_len &&
+		    memcmp(der, w->expect, len) == 0)
+			w->same++;
+		OPENSSL_free(der);
+	}
+	return NULL;
+}
+
+static void test_prepared_threads(void)
+{
+	uint8_t digest[32] = {9}, *expect = NULL;
+	size_t expect_len = 0;
+	struct csigner c = {.t = {fx.ec, 0, 0}};
+	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+				   .md = EVP_sha256(),
+				   .digest = digest,
+				   .digest_len = 32,
+				   .program = "Threads",
+				   .url = "https://example.com/t",
+				   .signer = fx.ec_cert,
+				   .sign = csign,
+				   .sign_ctx = &c,
+				   .signing_time = 1700000000};
+	struct au_prepared *pr = NULL;
+	struct worker w[4];
+	pthread_t th[4];
+	struct sd_err e = {0};
+
+	CU_ASSERT_FATAL(au_prepare(fx.ec_cert, NULL, &pr, &e) == 0);
+	CU_ASSERT_FATAL(au_build(&p, &expect, &expect_len, &e) == 0);
+	for (int i = 0; i < 4; i++) {
+		/* the workers' signers return this signature for this hash */
+		w[i] = (struct worker){pr, c, expect, expect_len, 0};
+		CU_ASSERT_FATAL(pthread_create(&th[i], NULL, worker_run, &w[i]) == 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_FATAL(pthread_join(th[i], NULL) == 0);
+		CU_ASSERT_EQUAL(w[i].same, WORKER_BUILDS);
+	}
+	OPENSSL_free(expect);
+	au_prepared_free(pr);
 }
 
 /* ----------------------------------------------------------------- chain */
@@ -1042,6 +1489,11 @@ int main(void)
 	    !CU_add_test(s, "verify rejects flipped bytes, truncation, garbage, BER",
 			 test_forge_flips) ||
 	    !CU_add_test(s, "verify rejects re-signed forgeries", test_forge_resigned) ||
+	    !CU_add_test(s, "prepared and reference builders give the same bytes",
+			 test_prepared_same_bytes) ||
+	    !CU_add_test(s, "signingTime injection and encoding", test_signing_time) ||
+	    !CU_add_test(s, "prepared builder errors and self-check", test_prepared_errors) ||
+	    !CU_add_test(s, "prepared builder shared by threads", test_prepared_threads) ||
 	    !CU_add_test(s, "interop with osslsigncode", test_interop_osslsigncode) ||
 	    !CU_add_test(s, "verify_chain", test_chain)) {
 		CU_cleanup_registry();
