@@ -41,6 +41,7 @@ struct p11_secret {
 	char *p; /* NUL-terminated */
 	size_t len;
 	size_t map_len;
+	int locked; /* mlock succeeded (it may not under RLIMIT_MEMLOCK) */
 };
 
 /* Read a PIN from a file (first line, trailing newline/CR stripped). */

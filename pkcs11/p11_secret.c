@@ -28,8 +28,8 @@ static int secret_new(struct p11_secret **out, struct sd_err *e)
 		free(s);
 		return sd_err_set(e, SD_E_INTERNAL, "mmap for the PIN buffer: %s", strerror(errno));
 	}
-	/* Best effort: an unprivileged process may exceed RLIMIT_MEMLOCK. */
-	(void)mlock(m, len);
+	/* Best effort: an unprivileged process may exceed RLIMIT_MEMLOCK; the caller warns. */
+	s->locked = mlock(m, len) == 0;
 	(void)madvise(m, len, MADV_DONTDUMP);
 	s->p = m;
 	s->map_len = len;
@@ -121,22 +121,26 @@ int p11_secret_from_env(const char *name, struct p11_secret **out, struct sd_err
 {
 	char *v = getenv(name);
 	size_t n;
-	struct p11_secret *s;
+	struct p11_secret *s = NULL;
+	int ret = -1;
 
 	if (v == NULL || *v == '\0')
 		return sd_err_set(e, SD_E_INTERNAL, "PIN environment variable %s is not set", name);
 	n = strlen(v);
-	if (n > SECRET_MAX)
-		return sd_err_set(e, SD_E_INTERNAL, "PIN in %s is longer than %d bytes", name,
-				  SECRET_MAX);
+	if (n > SECRET_MAX) {
+		sd_err_set(e, SD_E_INTERNAL, "PIN in %s is longer than %d bytes", name, SECRET_MAX);
+		goto out;
+	}
 	if (secret_new(&s, e) != 0)
-		return -1;
+		goto out;
 	memcpy(s->p, v, n);
 	s->len = n;
 	strip_eol(s);
-	/* Do not leave the PIN in the environment block (readable in /proc/PID/environ). */
+	*out = s;
+	ret = 0;
+out:
+	/* On every path: do not leave the PIN in the environment (/proc/PID/environ). */
 	OPENSSL_cleanse(v, n);
 	unsetenv(name);
-	*out = s;
-	return 0;
+	return ret;
 }

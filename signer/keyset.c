@@ -34,6 +34,9 @@ int sd_token_open(struct signer *s, const struct cfg *cfg, struct sd_err *e)
 		if (p11_secret_from_env(cfg->token.pin_env, &pin, e) != 0)
 			return -1;
 	}
+	if (pin != NULL && !pin->locked)
+		LOG_W(&s->log, "the PIN buffer could not be locked in memory (RLIMIT_MEMLOCK); it "
+			       "is still excluded from core dumps");
 	if (p11_module_load(cfg->token.module, cfg->token.allowed_modules,
 			    cfg->token.nallowed_modules, &s->mod, e) != 0) {
 		p11_secret_free(pin);

@@ -102,6 +102,30 @@ sed -i 's/  rate_per_uid: 5/  rate_per_uid: 0/' "$T/signerd.yaml"
 kill -HUP "$DAEMON_PID"
 sleep 0.5
 
+note "max_connections: connections beyond it get BUSY, the others are served"
+sed -i 's/^limits:/limits:\n  max_connections: 4/' "$T/signerd.yaml"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+# Four connections held open, then a fifth: it must get ERROR BUSY (code 17).
+python3 - "$T/signerd.sock" >busy.txt 2>&1 <<'PY' || true
+import socket, struct, sys, time
+held = []
+for _ in range(4):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+hdr = s.recv(4); n = struct.unpack(">I", hdr)[0]; body = s.recv(n)
+code = struct.unpack(">I", body[1:5])[0] if body[0] == 0x7f else -1
+print("reply type 0x%02x code %d" % (body[0], code))
+for h in held: h.close()
+PY
+grep -q "reply type 0x7f code 17" busy.txt || { cat busy.txt; fail "the connection over max_connections did not get BUSY"; }
+sleep 0.3
+"$BIN/signer" sign-cab -o "$T/after-busy.cab" "$T/a.cab" || fail "not served once connections were freed"
+echo "ok   the fifth connection got ERROR BUSY (17); served again once others closed"
+sed -i '/  max_connections: 4/d' "$T/signerd.yaml"
+kill -HUP "$DAEMON_PID"
+sleep 0.3
+
 note "SIGTERM drains in-flight requests"
 mkdir -p "$T/many" "$T/many-out"
 for i in $(seq 1 40); do cp "$T/a.cab" "$T/many/c$i.cab"; done

@@ -111,6 +111,18 @@ openssl crl -inform DER -in crl5.der -out crl5.pem
 	fail "osslsigncode accepts a revoked signer (the test is broken)"
 grep -qi "revoked" v.txt || { cat v.txt; fail "osslsigncode did not report the revocation"; }
 
+note "rotate to another CA-issued key: the default switches with no restart"
+sed -i '/    default: true/d' signerd.yaml
+sed -i 's|  - name: k2|  - name: k2\n    default: true|' signerd.yaml
+hup
+"$BIN/signer" sign-cab -o rotated.cab a.cab || fail "signing with the new default key failed"
+osslsigncode verify -CAfile root/ca.pem -CRLfile crl5.pem -ignore-cdp -in rotated.cab >v.txt 2>&1 ||
+	{ cat v.txt; fail "the rotated key's CAB does not verify with the CRL"; }
+osslsigncode extract-signature -in rotated.cab -out rotated.p7 >/dev/null 2>&1
+openssl pkcs7 -inform DER -in rotated.p7 -print_certs -noout | qgrep "subject=CN = k2" ||
+	fail "the default key did not switch to k2"
+echo "ok   default switched from the revoked k1 to k2 by SIGHUP; signing resumed"
+
 note "on_unavailable: allow signs, and logs loudly"
 cp forged.der current.crl
 sed -i 's/  refresh: 1s/  refresh: 1s\n  on_unavailable: allow/' signerd.yaml
