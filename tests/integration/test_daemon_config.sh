@@ -107,7 +107,7 @@ sed -i 's/^limits:/limits:\n  max_connections: 4/' "$T/signerd.yaml"
 kill -HUP "$DAEMON_PID"
 sleep 0.5
 # Four connections held open, then a fifth: it must get ERROR BUSY (code 17).
-python3 - "$T/signerd.sock" >busy.txt 2>&1 <<'PY' || true
+python3 - "$T/signerd.sock" >"$T/busy.txt" 2>&1 <<'PY' || true
 import socket, struct, sys, time
 held = []
 for _ in range(4):
@@ -118,7 +118,7 @@ code = struct.unpack(">I", body[1:5])[0] if body[0] == 0x7f else -1
 print("reply type 0x%02x code %d" % (body[0], code))
 for h in held: h.close()
 PY
-grep -q "reply type 0x7f code 17" busy.txt || { cat busy.txt; fail "the connection over max_connections did not get BUSY"; }
+grep -q "reply type 0x7f code 17" "$T/busy.txt" || { cat "$T/busy.txt"; fail "the connection over max_connections did not get BUSY"; }
 sleep 0.3
 "$BIN/signer" sign-cab -o "$T/after-busy.cab" "$T/a.cab" || fail "not served once connections were freed"
 echo "ok   the fifth connection got ERROR BUSY (17); served again once others closed"
