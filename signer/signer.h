@@ -25,7 +25,7 @@ struct sd_audit;
 struct sd_key {
 	const struct cfg_key *cfg; /* points into the generation's cfg */
 	struct p11_key *p11;
-	au_sign_fn sign; /* signs on the token (p11_key_sign); fuzzers plug in their own */
+	au_sign_fn sign;	  /* signs on the token (p11_key_sign); fuzzers plug in their own */
 	struct au_prepared *prep; /* the SignedData parts fixed per key (au_prepare) */
 	void *sign_ctx;
 	X509 *cert;
