@@ -263,6 +263,9 @@ static void flush(struct server *sv, struct conn *c)
 			conn_free(sv, c);
 			return;
 		}
+		/* Idle time counts from the last answer, not from the last request. */
+		if (c->inflight == 0 && c->rlen == 0)
+			c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
 	}
 	update_events(sv, c);
 }
