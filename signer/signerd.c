@@ -246,7 +246,12 @@ int main(int argc, char **argv)
 		LOG_E(&s.log, "%s", e.msg);
 		goto out;
 	}
-	ret = sd_serve(&s, ks->cfg->token.sessions, reload);
+	/*
+	 * A worker waits for its audit record's fdatasync after signing: with
+	 * more workers than sessions the next signatures use the token meanwhile,
+	 * and group commit puts their records in the same sync.
+	 */
+	ret = sd_serve(&s, ks->cfg->token.sessions * (s.audit_on ? 4 : 1), reload);
 	if (ret == SD_SERVE_STUCK) {
 		/* The token holds a thread hostage: touching it again would hang too. */
 		LOG_E(&s.log, "stopped with a token call still pending; no final audit checkpoint");
