@@ -13,7 +13,7 @@
 # wall-clock time, and it is not registered with CTest.
 #
 # Environment: BENCH_ROUNDS (default 5) and BENCH_SECONDS (per phase and
-# round, default 1) for signerd_bench, BENCH_SESSIONS, BENCH_AUDIT=1 (one
+# round, default 1) for signerd_bench, BENCH_SESSIONS, BENCH_AUDIT=0 (skip the default
 # more signerd_bench run with sessions: 2 and the audit log on),
 # BENCH_CABS, BENCH_OSSL_CABS, PKCS11_ENGINE (the libp11 engine .so),
 # KEEP_TEST_DIR=1 to keep the temporary directory.
@@ -185,7 +185,7 @@ echo "token \"$TOKEN\" in $T/tokens, key \"$KEY\", self-signed certificate $T/$K
 for s in $BENCH_SESSIONS; do
 	bench_with_sessions "$s"
 done
-if [ -n "${BENCH_AUDIT:-}" ]; then
+if [ "${BENCH_AUDIT:-1}" != 0 ]; then
 	bench_with_sessions 2 audit
 fi
 batch_compare
