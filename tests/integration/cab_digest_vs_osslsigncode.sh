@@ -78,7 +78,7 @@ command_digest() {
 		cat "$tmp/cmd.err" >&2
 		return 1
 	}
-	printf '%s\n' "$out" | grep -oiE '[0-9a-f]{64}' | head -n 1 | tr 'A-F' 'a-f'
+	printf '%s\n' "$out" | grep -oiE '[0-9a-f]{64}' | sed -n 1p | tr 'A-F' 'a-f'
 }
 
 # check NAME COMMAND...

@@ -33,7 +33,7 @@ cat verify.txt
 grep -c '"type":"sign"' audit/audit.log | qgrep -x 14 || fail "expected 14 request records"
 grep -c '"type":"checkpoint"' audit/audit.log | qgrep '^[3-9]' || fail "expected checkpoints"
 tail -n 1 audit/audit.log | qgrep '"type":"checkpoint"' || fail "no final checkpoint at shutdown"
-rec=$(grep '"type":"sign"' audit/audit.log | head -n 1)
+rec=$(grep -m1 '"type":"sign"' audit/audit.log)
 for want in "\"uid\":0" "\"key\":\"wsus\"" "\"digest_alg\":\"sha256\"" "\"digest\":\"$digest\"" \
 	"\"program\":\"KB1\"" "\"exe_verified\":true" "$(openssl x509 -in wsus.pem -noout -fingerprint -sha1 | cut -d= -f2 | tr -d : | tr A-F a-f)"; do
 	grep -qF "$want" <<<"$rec" || fail "record lacks $want: $rec"
@@ -62,7 +62,7 @@ kill -HUP "$DAEMON_PID"
 for _ in $(seq 1 50); do ls audit/audit.log.* >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN/signer" sign-cab -o r2.cab a.cab
 daemon_stop_checked
-rotated=$(ls audit/audit.log.* | head -n 1)
+rotated=$(ls audit/audit.log.* | sed -n 1p) # sed reads all: no SIGPIPE under pipefail
 [ -n "$rotated" ] || fail "no rotated file"
 "$BIN/signer" audit verify --cert cp.pem $(ls audit/audit.log.* | sort) audit/audit.log >v2.txt ||
 	{ cat v2.txt; fail "the rotated set does not verify"; }
