@@ -247,9 +247,10 @@ static int do_attest(struct tok_ctx *t, const struct tok_opts *o, struct sd_err 
 	       attr_text(a.never_extractable), attr_text(a.local), attr_text(a.sign),
 	       attr_text(a.decrypt), attr_text(a.unwrap), attr_text(a.derive),
 	       attr_text(a.always_authenticate));
-	printf("origin: %s\n", a.local == 1
-				   ? "generated on the token (CKA_LOCAL true)"
-				   : "imported, not generated on the token (CKA_LOCAL false)");
+	printf("origin: %s\n", a.local == 1 ? "generated on the token (CKA_LOCAL true)"
+			       : a.local == 0
+				   ? "imported, not generated on the token (CKA_LOCAL false)"
+				   : "unknown (the token does not report CKA_LOCAL)");
 	if (a.sensitive == 1 && a.extractable == 0) {
 		printf("verdict: non-exportable\n");
 		ret = 0;

@@ -92,50 +92,16 @@ static void usage(FILE *f)
 
 /* ---- small text helpers ------------------------------------------------- */
 
-static void put(struct wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct wbuf *w, const char *fmt, ...)
-{
-	va_list ap, ap2;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL) {
-		w->failed = 1;
-		va_end(ap2);
-		return;
-	}
-	vsnprintf(s, (size_t)n + 1, fmt, ap2);
-	va_end(ap2);
-	wbuf_raw(w, s, (size_t)n);
-	free(s);
-}
-
 /* One CRLF-terminated line. */
 static void line(struct wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line(struct wbuf *w, const char *fmt, ...)
 {
-	va_list ap, ap2;
-	char *s;
-	int n;
+	va_list ap;
 
 	va_start(ap, fmt);
-	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	wbuf_vprintf(w, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL) {
-		w->failed = 1;
-		va_end(ap2);
-		return;
-	}
-	vsnprintf(s, (size_t)n + 1, fmt, ap2);
-	va_end(ap2);
-	wbuf_raw(w, s, (size_t)n);
 	wbuf_raw(w, "\r\n", 2);
-	free(s);
 }
 
 static void u32le(struct wbuf *w, uint32_t v)
@@ -421,17 +387,17 @@ static void reg_hex(struct wbuf *w, const char *name, const uint8_t *p, size_t n
 {
 	size_t i, col;
 
-	put(w, "\"%s\"=hex:", name);
+	wbuf_printf(w, "\"%s\"=hex:", name);
 	col = strlen(name) + 7;
 	for (i = 0; i < n; i++) {
 		if (col + 3 > KIT_REG_LINE_MAX) {
-			put(w, "\\\r\n  ");
+			wbuf_printf(w, "\\\r\n  ");
 			col = 2;
 		}
-		put(w, "%02x%s", p[i], i + 1 < n ? "," : "");
+		wbuf_printf(w, "%02x%s", p[i], i + 1 < n ? "," : "");
 		col += 3;
 	}
-	put(w, "\r\n");
+	wbuf_printf(w, "\r\n");
 }
 
 static int build_reg(const struct kit *k, struct wbuf *out)

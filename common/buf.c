@@ -1,5 +1,6 @@
 #include "common/buf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,4 +218,34 @@ void wbuf_put_u32_at(struct wbuf *w, size_t off, uint32_t v)
 	w->p[off + 1] = (uint8_t)(v >> 16);
 	w->p[off + 2] = (uint8_t)(v >> 8);
 	w->p[off + 3] = (uint8_t)v;
+}
+
+void wbuf_vprintf(struct wbuf *w, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	uint8_t *d;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0) {
+		w->failed = 1;
+		return;
+	}
+	/* One extra byte for vsnprintf's NUL, then dropped from the length. */
+	d = wbuf_reserve(w, (size_t)n + 1);
+	if (d == NULL)
+		return;
+	vsnprintf((char *)d, (size_t)n + 1, fmt, ap);
+	w->len--;
+}
+
+void wbuf_printf(struct wbuf *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	wbuf_vprintf(w, fmt, ap);
+	va_end(ap);
 }

@@ -15,6 +15,7 @@
 #ifndef SD_BUF_H
 #define SD_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,9 @@ void wbuf_u64(struct wbuf *w, uint64_t v);
 void wbuf_raw(struct wbuf *w, const void *p, size_t n);
 void wbuf_blob(struct wbuf *w, const void *p, size_t n);
 void wbuf_string(struct wbuf *w, const char *s);
+/* Append formatted text (no NUL); fails the wbuf on error. */
+void wbuf_printf(struct wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wbuf_vprintf(struct wbuf *w, const char *fmt, va_list ap);
 /* Overwrite a u32 previously written at off (for length prefixes). */
 void wbuf_put_u32_at(struct wbuf *w, size_t off, uint32_t v);
 

@@ -210,8 +210,8 @@ static void handle_get_cert(struct signer *s, const uint8_t *body, size_t len, s
 	struct sd_keyset *ks = NULL;
 	struct sd_err e = {0};
 	struct sd_key *k;
-	const uint8_t *ders[17];
-	size_t lens[17], n = 0, i;
+	const uint8_t *ders[SD_CERTS_MAX];
+	size_t lens[SD_CERTS_MAX], n = 0, i;
 	char esc[SD_KEYNAME_MAX * 4];
 
 	if (proto_dec_get_cert(body, len, name, sizeof(name), &e) != 0)
@@ -225,7 +225,7 @@ static void handle_get_cert(struct signer *s, const uint8_t *body, size_t len, s
 	}
 	ders[n] = k->cert_der;
 	lens[n++] = k->cert_der_len;
-	for (i = 0; i < k->nchain && n < 17; i++) {
+	for (i = 0; i < k->nchain && n < SD_CERTS_MAX; i++) { /* bounded at load */
 		ders[n] = k->chain_der[i];
 		lens[n++] = k->chain_der_len[i];
 	}

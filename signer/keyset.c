@@ -136,10 +136,7 @@ static void fill_info(struct sd_key *k)
 		sd_hex(md, mdl, in->sha1);
 	fmt_time(X509_get0_notAfter(k->cert), in->not_after, sizeof(in->not_after));
 	fmt_time(X509_get0_notBefore(k->cert), k->not_before, sizeof(k->not_before));
-	/* CRL checking lands with the PKI path; until then CA-issued keys are "unchecked". */
-	snprintf(in->revocation, sizeof(in->revocation), "%s",
-		 k->self_signed ? "not-applicable" : "unchecked");
-	in->crl_next_update[0] = '\0';
+	/* revocation and crl_next_update are live: sd_key_info_live fills them per request. */
 }
 
 static int der_of(X509 *x, uint8_t **der, size_t *len)
@@ -209,6 +206,12 @@ int sd_key_finish(struct sd_key *k, struct sd_err *e)
 	    X509_verify(k->cert, X509_get0_pubkey(k->cert)) == 1;
 	if (k->chain != NULL) {
 		k->nchain = (size_t)sk_X509_num(k->chain);
+		/* CERT carries the leaf and the chain: at most SD_CERTS_MAX in all. */
+		if (k->nchain >= SD_CERTS_MAX)
+			return sd_err_set(
+			    e, SD_E_INTERNAL,
+			    "key \"%s\": the chain holds %zu certificates; at most %d",
+			    k->cfg->name, k->nchain, SD_CERTS_MAX - 1);
 		k->chain_der = calloc(k->nchain, sizeof(*k->chain_der));
 		k->chain_der_len = calloc(k->nchain, sizeof(*k->chain_der_len));
 		if (k->chain_der == NULL || k->chain_der_len == NULL)

@@ -53,6 +53,12 @@ write_config "$KEYS" "timestamp:
   policy: required"
 must_refuse 1 "timestamp.policy required is not supported"
 
+for i in $(seq 1 16); do cat "$T/k1.pem"; done >"$T/long-chain.pem"
+write_config "  - name: k1
+    uri: \"pkcs11:token=signerd-test;object=k1\"
+    chain: $T/long-chain.pem"
+must_refuse 1 "the chain holds 16 certificates; at most 15"
+
 note "module allowlist"
 write_config "$KEYS"
 sed -i "s|  sessions:|  allowed_modules: [ /usr/lib/x86_64-linux-gnu/pkcs11/ ]\n  sessions:|" "$T/signerd.yaml"

@@ -318,6 +318,23 @@ static void test_put_u32_at(void)
 	wbuf_free(&w);
 }
 
+static void test_wbuf_printf(void)
+{
+	struct wbuf w;
+
+	wbuf_init(&w, 16);
+	wbuf_printf(&w, "%s=%d", "key", 42);
+	CU_ASSERT_FALSE(wbuf_failed(&w));
+	CU_ASSERT_EQUAL(w.len, 6);
+	CU_ASSERT_EQUAL(memcmp(w.p, "key=42", 6), 0);
+	wbuf_printf(&w, "%s", "");
+	CU_ASSERT_EQUAL(w.len, 6);		   /* nothing appended, no NUL left behind */
+	wbuf_printf(&w, "%s", "0123456789abcdef"); /* past the 16-byte cap */
+	CU_ASSERT_TRUE(wbuf_failed(&w));
+	CU_ASSERT_EQUAL(w.len, 6);
+	wbuf_free(&w);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -335,7 +352,8 @@ int main(void)
 	    !CU_add_test(s, "wbuf encoding", test_wbuf_encoding) ||
 	    !CU_add_test(s, "wbuf growth", test_wbuf_growth) ||
 	    !CU_add_test(s, "wbuf cap and sticky failure", test_wbuf_cap_sticky) ||
-	    !CU_add_test(s, "wbuf_put_u32_at bounds", test_put_u32_at)) {
+	    !CU_add_test(s, "wbuf_put_u32_at bounds", test_put_u32_at) ||
+	    !CU_add_test(s, "wbuf_printf", test_wbuf_printf)) {
 		CU_cleanup_registry();
 		return 2;
 	}
