@@ -59,6 +59,19 @@ fixture_cleanup() {
 	exit "$rc"
 }
 
+# A copy of signer (and its shared library) that other users can run even when
+# the build tree is private (a 0700 clone): echoes the path of a wrapper.
+user_signer() {
+	local lib
+	mkdir -p "$T/ubin"
+	cp "$BIN/signer" "$T/ubin/signer"
+	lib=$(ldd "$BIN/signer" | awk '/libsigner-client/ { print $3 }')
+	[ -z "$lib" ] || cp -L "$lib" "$T/ubin/$(basename "$lib")"
+	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$T/ubin" "$T/ubin/signer" >"$T/ubin/signer-as"
+	chmod 755 "$T/ubin" "$T/ubin"/*
+	echo "$T/ubin/signer-as"
+}
+
 # make_key LABEL [TYPE]: key on the token, self-signed certificate in $T/LABEL.pem
 make_key() {
 	"$BIN/signer" token keygen "${TOKEN_ARGS[@]}" --label "$1" --type "${2:-rsa:2048}" \

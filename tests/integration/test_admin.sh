@@ -59,7 +59,8 @@ grep -q "NOT_AUTHORIZED.*admin socket" "$T/err" || fail "admin on the client soc
 "$BIN/signer" status | qgrep "^frozen: no" || fail "an admin message on the client socket took effect"
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	chmod 711 "$T"
-	expect_fail 1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/signer" admin freeze
+	usigner=$(user_signer)
+	expect_fail 1 setpriv --reuid=nobody --regid=nogroup --clear-groups "$usigner" admin freeze
 	grep -q "NOT_AUTHORIZED" "$T/err" || fail "nobody on the admin socket: $(cat "$T/err")"
 	"$BIN/signer" status | qgrep "^frozen: no" || fail "an unprivileged freeze took effect"
 	echo "ok   an unprivileged uid is refused on the admin socket"

@@ -26,18 +26,19 @@ daemon_start
 echo "ok   socket file has mode 0666 and group $grp"
 
 as() { local u=$1 g=$2; shift 2; setpriv --reuid="$u" --regid="$g" "$@"; }
+USIGNER=$(user_signer)
 
-expect_fail 1 as nobody nogroup --clear-groups "$BIN/signer" status
+expect_fail 1 as nobody nogroup --clear-groups "$USIGNER" status
 grep -q "NOT_AUTHORIZED\|not allowed" "$T/err" || fail "nobody: $(cat "$T/err")"
 echo "ok   a uid that no rule allows is refused"
-as daemon daemon --clear-groups "$BIN/signer" sign-cab -o "$T/pub/d.cab" "$T/pub/a.cab" ||
+as daemon daemon --clear-groups "$USIGNER" sign-cab -o "$T/pub/d.cab" "$T/pub/a.cab" ||
 	fail "user rule did not allow daemon"
 verify_cab "$T/pub/d.cab" "$T/k1.pem"
 echo "ok   a user rule allows its uid"
-expect_fail 1 as daemon daemon --clear-groups "$BIN/signer" sign-cab --key k2 -o "$T/pub/e.cab" "$T/pub/a.cab"
+expect_fail 1 as daemon daemon --clear-groups "$USIGNER" sign-cab --key k2 -o "$T/pub/e.cab" "$T/pub/a.cab"
 grep -q "NOT_AUTHORIZED\|may not sign" "$T/err" || fail "per-key rule: $(cat "$T/err")"
 echo "ok   a per-key rule refuses other uids"
-as nobody nogroup --groups "$gid" "$BIN/signer" sign-cab -o "$T/pub/g.cab" "$T/pub/a.cab" ||
+as nobody nogroup --groups "$gid" "$USIGNER" sign-cab -o "$T/pub/g.cab" "$T/pub/a.cab" ||
 	fail "supplementary group rule did not allow nobody+$grp"
 verify_cab "$T/pub/g.cab" "$T/k1.pem"
 echo "ok   a supplementary group (SO_PEERGROUPS) is honoured"
