@@ -63,7 +63,8 @@ void wbuf_blob(struct wbuf *w, const void *p, size_t n);
 void wbuf_string(struct wbuf *w, const char *s);
 /* Append formatted text (no NUL); fails the wbuf on error. */
 void wbuf_printf(struct wbuf *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void wbuf_vprintf(struct wbuf *w, const char *fmt, va_list ap);
+void wbuf_vprintf(struct wbuf *w, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Overwrite a u32 previously written at off (for length prefixes). */
 void wbuf_put_u32_at(struct wbuf *w, size_t off, uint32_t v);
 
