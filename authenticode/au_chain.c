@@ -13,6 +13,8 @@ void au_info_clear(struct au_info *info)
 		return;
 	X509_free(info->signer);
 	sk_X509_pop_free(info->certs, X509_free);
+	OPENSSL_free(info->ts_token);
+	OPENSSL_free(info->sig);
 	memset(info, 0, sizeof(*info));
 }
 

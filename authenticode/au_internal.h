@@ -33,6 +33,7 @@
 #define AU_OID_SPC_STATEMENT	 "1.3.6.1.4.1.311.2.1.11"
 #define AU_OID_SPC_OPUS_INFO	 "1.3.6.1.4.1.311.2.1.12"
 #define AU_OID_SPC_INDIVIDUAL	 "1.3.6.1.4.1.311.2.1.21"
+#define AU_OID_RFC3161		 "1.3.6.1.4.1.311.3.3.1" /* unsigned: timestamp token */
 
 /* Upper bounds of the strings we put into SpcSpOpusInfo (match struct au_info). */
 #define AU_PROGRAM_MAX 255 /* UTF-8 bytes */

@@ -324,6 +324,46 @@ static int check_signature(PKCS7 *p7, PKCS7_SIGNER_INFO *si, const struct au_md 
 	return 0;
 }
 
+/* The RFC 3161 token in the unsigned attributes, if any, and the signature it covers. */
+static int get_timestamp(PKCS7_SIGNER_INFO *si, struct au_info *info, struct sd_err *e)
+{
+	ASN1_OBJECT *oid = OBJ_txt2obj(AU_OID_RFC3161, 1);
+	X509_ATTRIBUTE *a;
+	ASN1_TYPE *v;
+	int i, n = 0, ret = -1;
+
+	if (oid == NULL)
+		return sd_err_set(e, SD_E_INTERNAL, "out of memory");
+	for (i = 0; i < sk_X509_ATTRIBUTE_num(si->unauth_attr); i++) {
+		a = sk_X509_ATTRIBUTE_value(si->unauth_attr, i);
+		if (OBJ_cmp(X509_ATTRIBUTE_get0_object(a), oid) != 0)
+			continue;
+		if (++n > 1 || X509_ATTRIBUTE_count(a) != 1) {
+			sd_err_set(e, SD_E_BAD_REQUEST, "more than one RFC 3161 timestamp");
+			goto out;
+		}
+		v = X509_ATTRIBUTE_get0_type(a, 0);
+		if (v == NULL || v->type != V_ASN1_SEQUENCE) {
+			sd_err_set(e, SD_E_BAD_REQUEST, "the RFC 3161 timestamp is not a SEQUENCE");
+			goto out;
+		}
+		info->ts_token =
+		    OPENSSL_memdup(v->value.sequence->data, (size_t)v->value.sequence->length);
+		info->sig = OPENSSL_memdup(ASN1_STRING_get0_data(si->enc_digest),
+					   (size_t)ASN1_STRING_length(si->enc_digest));
+		if (info->ts_token == NULL || info->sig == NULL) {
+			sd_err_set(e, SD_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		info->ts_token_len = (size_t)v->value.sequence->length;
+		info->sig_len = (size_t)ASN1_STRING_length(si->enc_digest);
+	}
+	ret = 0;
+out:
+	ASN1_OBJECT_free(oid);
+	return ret;
+}
+
 int au_verify(const uint8_t *der, size_t len, enum au_subject subject, struct au_info *info,
 	      struct sd_err *e)
 {
@@ -349,7 +389,7 @@ int au_verify(const uint8_t *der, size_t len, enum au_subject subject, struct au
 	si = sk_PKCS7_SIGNER_INFO_value(p7->d.sign->signer_info, 0);
 	if (check_signer_info(p7, si, md, e) != 0 ||
 	    check_attributes(si, md, content, info, e) != 0 ||
-	    check_signature(p7, si, md, info, e) != 0)
+	    check_signature(p7, si, md, info, e) != 0 || get_timestamp(si, info, e) != 0)
 		goto out;
 	ret = 0;
 out:

@@ -93,6 +93,11 @@ struct au_info {
 	STACK_OF(X509) * certs; /* all embedded certificates (owned; au_info_clear frees them) */
 	char program[256];	/* empty when absent */
 	char url[1024];		/* empty when absent */
+	/* RFC 3161 timestamp (unsigned attribute 1.3.6.1.4.1.311.3.3.1), NULL when absent. */
+	uint8_t *ts_token; /* TimeStampToken DER (owned) */
+	size_t ts_token_len;
+	uint8_t *sig; /* the SignerInfo signature value it covers (owned; only with ts_token) */
+	size_t sig_len;
 };
 
 /*
@@ -112,6 +117,22 @@ int au_verify(const uint8_t *der, size_t len, enum au_subject subject, struct au
 	      struct sd_err *e);
 
 void au_info_clear(struct au_info *info);
+
+/*
+ * The SignerInfo's signature value inside a SignedData DER of exactly one
+ * SignerInfo (borrowed pointer into der). Errors: SD_E_BAD_REQUEST.
+ */
+int au_signature_value(const uint8_t *der, size_t len, const uint8_t **sig, size_t *siglen,
+		       struct sd_err *e);
+
+/*
+ * A copy of the SignedData der with the RFC 3161 TimeStampToken token added
+ * as the SignerInfo's unsigned attribute 1.3.6.1.4.1.311.3.3.1. Nothing
+ * signed changes; only the enclosing lengths. Refuses a SignerInfo that has
+ * unsigned attributes already. *out is OPENSSL_malloc'd.
+ */
+int au_add_timestamp(const uint8_t *der, size_t len, const uint8_t *token, size_t tokenlen,
+		     uint8_t **out, size_t *outlen, struct sd_err *e);
 
 /*
  * Verify the signer certificate's chain against store (trust anchors and,

@@ -3,7 +3,7 @@
 # Packages already present are left alone, so a newer osslsigncode (2.9 from
 # bookworm-backports) is kept if the machine has it.
 set -euo pipefail
-pkgs=(cmake gcc make pkg-config clang clang-format libclang-rt-14-dev libssl-dev libp11-dev
+pkgs=(cmake gcc make pkg-config clang clang-format libclang-rt-14-dev libssl-dev libcurl4-openssl-dev libp11-dev
 	libengine-pkcs11-openssl libyaml-dev libcunit1-dev libp11-kit-dev softhsm2 gcab
 	osslsigncode opensc p11-kit util-linux passwd valgrind systemd python3)
 missing=()

@@ -73,6 +73,7 @@ if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
 		fuzz_config) seeds=$top/tests/data/config ;;
 		fuzz_crl) seeds=$top/tests/fuzz/seeds/crl ;;
 		fuzz_audit) seeds=$top/tests/fuzz/seeds/audit ;;
+		fuzz_timestamp) seeds=$top/tests/fuzz/seeds/timestamp ;;
 		*) seeds=$top/tests/fuzz/seeds/handler ;; # handler and proto: valid frames
 		esac
 		"$f" -max_total_time="$fuzz_seconds" -print_final_stats=1 "$corpus" $seeds \
