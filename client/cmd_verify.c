@@ -14,16 +14,20 @@
 #include "client/cli.h"
 #include "client/cmds.h"
 #include "common/file.h"
+#include "timestamp/ts.h"
 
 #define TRUST_FILE_MAX ((size_t)16 << 20)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: signer verify-cab FILE [--ca FILE] [--crl FILE]\n\n"
+	fprintf(f, "usage: signer verify-cab FILE [--ca FILE] [--crl FILE] [--tsa-ca FILE]\n\n"
 		   "Verify a signed CAB: its structure, that the digest recomputed from the\n"
 		   "file equals the signed one, and the signature. With --ca (PEM or DER\n"
 		   "trust anchors), also the certificate chain for code signing; --crl (PEM\n"
-		   "or DER, may be repeated) adds CRL checking of the signer certificate.\n");
+		   "or DER, may be repeated) adds CRL checking of the signer certificate.\n"
+		   "An RFC 3161 timestamp is checked (imprint and signature); with --tsa-ca\n"
+		   "also the TSA's certificate, and then the chain is checked at the\n"
+		   "timestamp's time, so a certificate that expired since still verifies.\n");
 }
 
 /* Add every certificate (is_crl 0) or CRL (1) of a PEM or DER file to store. */
@@ -115,15 +119,48 @@ static void subject_of(X509 *x, char *out, size_t outsz)
 	BIO_free(b);
 }
 
+/* The RFC 3161 timestamp, if the signature has one: 0 when absent or good. */
+static int check_timestamp(const struct au_info *info, const char *tsa_ca, struct ts_token *ts)
+{
+	X509_STORE *store = NULL;
+	struct sd_err e;
+	int ret = -1;
+
+	if (info->ts_token == NULL) {
+		printf("timestamp: none (the signature stops verifying when the certificate "
+		       "expires)\n");
+		return 0;
+	}
+	if (tsa_ca != NULL) {
+		store = X509_STORE_new();
+		if (store == NULL || load_into(store, tsa_ca, 0) != 0)
+			goto out;
+	}
+	if (ts_token_verify(info->ts_token, info->ts_token_len, info->sig, info->sig_len, store, ts,
+			    &e) != 0) {
+		printf("timestamp: FAILED: %s\n", e.msg);
+		goto out;
+	}
+	printf("timestamp: ok (%s, %s)\n", ts->gen_time_text,
+	       tsa_ca != NULL ? "TSA certificate trusted by --tsa-ca"
+			      : "TSA certificate not checked (no --tsa-ca)");
+	ret = 0;
+out:
+	X509_STORE_free(store);
+	return ret;
+}
+
 int cmd_verify_cab(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"ca", required_argument, NULL, 'a'},
 	    {"crl", required_argument, NULL, 'r'},
+	    {"tsa-ca", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *ca = NULL, *crls[16];
+	const char *ca = NULL, *tsa_ca = NULL, *crls[16];
+	struct ts_token ts;
 	size_t ncrl = 0, len = 0, p7len = 0, i;
 	uint8_t *data = NULL, digest[EVP_MAX_MD_SIZE];
 	const uint8_t *p7;
@@ -138,10 +175,14 @@ int cmd_verify_cab(int argc, char **argv)
 	int c, ret = CLI_FAIL;
 
 	memset(&info, 0, sizeof(info));
+	memset(&ts, 0, sizeof(ts));
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			ca = optarg;
+			break;
+		case 't':
+			tsa_ca = optarg;
 			break;
 		case 'r':
 			if (ncrl == sizeof(crls) / sizeof(crls[0])) {
@@ -204,6 +245,8 @@ int cmd_verify_cab(int argc, char **argv)
 	printf("signature: ok (signed by %s)\n", subj);
 	if (info.program[0] != '\0' || info.url[0] != '\0')
 		printf("program:   %s%s%s\n", info.program, info.url[0] ? " " : "", info.url);
+	if (check_timestamp(&info, tsa_ca, &ts) != 0)
+		goto out;
 	if (ca == NULL) {
 		printf("chain:     not checked (no --ca)\n");
 		ret = CLI_OK;
@@ -217,12 +260,16 @@ int cmd_verify_cab(int argc, char **argv)
 			goto out;
 	if (ncrl > 0)
 		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+	/* A trusted timestamp proves the signature existed at genTime (Authenticode's rule). */
+	if (ts.trusted)
+		X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(store), ts.gen_time);
 	if (au_verify_chain(&info, store, &e) != 0) {
 		printf("chain:     FAILED: %s\n", e.msg);
 		goto out;
 	}
-	printf("chain:     ok (trusted by %s%s)\n", ca,
-	       ncrl > 0 ? ", signer certificate not revoked" : ", no CRL checked");
+	printf("chain:     ok (trusted by %s%s%s)\n", ca,
+	       ncrl > 0 ? ", signer certificate not revoked" : ", no CRL checked",
+	       ts.trusted ? ", at the timestamp's time" : "");
 	ret = CLI_OK;
 out:
 	au_info_clear(&info);

@@ -35,6 +35,7 @@
 #define SD_AUDIT_CAP_PROGRAM 512
 #define SD_AUDIT_CAP_MESSAGE 512
 #define SD_AUDIT_CAP_FILE    255
+#define SD_AUDIT_CAP_TSA     128
 #define SD_AUDIT_CAP_DIGEST  64 /* digest bytes recorded */
 
 /* The prev of the first record of a brand-new log. */

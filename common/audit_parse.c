@@ -29,6 +29,12 @@ static const struct fdef request_fields[] = {
     {"message", SD_AJ_STR, 0},
 };
 
+/* Present only on records of timestamped signatures. */
+static const struct fdef timestamp_fields[] = {
+    {"tsa", SD_AJ_STR, 0},
+    {"ts_time", SD_AJ_STR, 0},
+};
+
 static const struct fdef checkpoint_fields[] = {
     {"key", SD_AJ_STR, 0},
     {"cert", SD_AJ_STR, F_B64},
@@ -229,6 +235,7 @@ static int check_schema(struct sd_audit_line *l, struct sd_err *e)
 {
 	const struct sd_audit_field *t, *res, *code;
 	size_t i;
+	int ts;
 
 	if (l->nf < N(head_fields))
 		return sd_err_set(e, SD_E_BAD_REQUEST, "too few fields");
@@ -254,7 +261,12 @@ static int check_schema(struct sd_audit_line *l, struct sd_err *e)
 		if (!((t->val[i] >= 'a' && t->val[i] <= 'z') || t->val[i] == '_'))
 			return sd_err_set(e, SD_E_BAD_REQUEST, "field \"type\" is malformed");
 	l->type = SD_AUDIT_REQUEST;
-	if (check_fields(l, 4, request_fields, N(request_fields), 1, e) != 0)
+	/* A timestamped signature's record ends with the timestamp fields. */
+	ts = l->nf > 4 + N(request_fields) && l->f[4 + N(request_fields)].name_len == 3 &&
+	     memcmp(l->f[4 + N(request_fields)].name, "tsa", 3) == 0;
+	if (check_fields(l, 4, request_fields, N(request_fields), !ts, e) != 0 ||
+	    (ts && check_fields(l, 4 + N(request_fields), timestamp_fields, N(timestamp_fields), 1,
+				e) != 0))
 		return -1;
 	res = sd_audit_get(l, "result");
 	code = sd_audit_get(l, "code");

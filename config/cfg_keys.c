@@ -149,11 +149,35 @@ static int f_min_validity(struct cfg_walk *w, const char *path, const struct yno
 	return 0;
 }
 
+static int f_key_timestamp(struct cfg_walk *w, const char *path, const struct ynode *key,
+			   const struct ynode *val, void *obj)
+{
+	static const char *const names[] = {"required", "optional", "off"};
+	static const enum cfg_ts_policy pol[] = {CFG_TS_REQUIRED, CFG_TS_OPTIONAL, CFG_TS_OFF};
+	struct cfg_key *k = obj;
+	int v;
+
+	(void)key;
+	if (cfg_get_enum(w, path, val, names, 3, &v) != 0)
+		return -1;
+	k->ts_policy = (int)pol[v];
+	k->ts_line = val->line;
+	k->ts_col = val->col;
+	return 0;
+}
+
 enum { KF_NAME = 0, KF_URI = 1 };
 static const struct cfg_field key_fields[] = {
-    {"name", f_name},	{"uri", f_uri},		{"certificate", f_certificate},
-    {"chain", f_chain}, {"default", f_default}, {"state", f_state},
-    {"allow", f_allow}, {"digests", f_digests}, {"min_validity", f_min_validity},
+    {"name", f_name},
+    {"uri", f_uri},
+    {"certificate", f_certificate},
+    {"chain", f_chain},
+    {"default", f_default},
+    {"state", f_state},
+    {"allow", f_allow},
+    {"digests", f_digests},
+    {"min_validity", f_min_validity},
+    {"timestamp", f_key_timestamp},
 };
 
 static int walk_key(struct cfg_walk *w, const struct ynode *item, struct cfg_key *k, size_t idx)
@@ -164,6 +188,7 @@ static int walk_key(struct cfg_walk *w, const struct ynode *item, struct cfg_key
 	snprintf(path, sizeof(path), "keys[%zu]", idx);
 	k->digests = CFG_MD_DEFAULT;
 	k->state = CFG_KEY_ACTIVE;
+	k->ts_policy = -1;
 	k->line = item->line;
 	if (cfg_walk_map(w, path, item, key_fields, NFIELDS(key_fields), k, seen) != 0)
 		return -1;

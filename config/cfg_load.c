@@ -89,6 +89,7 @@ static struct cfg *cfg_new(const char *name)
 	c->timestamp.policy = CFG_TS_OFF;
 	c->timestamp.timeout_ms = 10 * 1000;
 	c->timestamp.retries = 2;
+	c->timestamp.hash = CFG_MD_SHA256;
 	c->audit.max_size = 256ull << 20;
 	c->audit.checkpoint_every = 1000;
 	c->limits.max_connections = 256;
@@ -98,6 +99,24 @@ static struct cfg *cfg_new(const char *name)
 fail:
 	cfg_free(c);
 	return NULL;
+}
+
+/* A key may ask for timestamps only when there is a TSA to ask. */
+static int check_key_timestamps(const struct cfg *c, struct sd_err *e)
+{
+	const struct cfg_key *k;
+	size_t i;
+
+	for (i = 0; i < c->nkeys; i++) {
+		k = &c->keys[i];
+		if (k->ts_policy > (int)CFG_TS_OFF && c->timestamp.nurls == 0)
+			return cfg_errf(e, c->path, k->ts_line, k->ts_col,
+					"keys[%zu].timestamp: %s needs at least one URL in "
+					"timestamp.urls",
+					i,
+					k->ts_policy == CFG_TS_REQUIRED ? "required" : "optional");
+	}
+	return 0;
 }
 
 int cfg_load_buffer_ex(const char *name, const uint8_t *p, size_t n, const struct cfg_resolver *r,
@@ -134,6 +153,8 @@ int cfg_load_buffer_ex(const char *name, const uint8_t *p, size_t n, const struc
 	w.res = r;
 	w.c = c;
 	if (cfg_walk_top(&w, root) != 0)
+		goto out;
+	if (check_key_timestamps(c, e) != 0)
 		goto out;
 	if (c->admin.path == NULL && default_admin_path(c) != 0) {
 		cfg_errf(e, name, 1, 1, "socket.path is too long to derive admin.path from");
@@ -183,6 +204,13 @@ int cfg_load_file_ex(const char *path, const struct cfg_resolver *r, struct cfg 
 int cfg_load_file(const char *path, struct cfg **out, struct sd_err *e)
 {
 	return cfg_load_file_ex(path, NULL, out, e);
+}
+
+enum cfg_ts_policy cfg_key_ts_policy(const struct cfg *c, const struct cfg_key *k)
+{
+	if (k != NULL && k->ts_policy >= 0)
+		return (enum cfg_ts_policy)k->ts_policy;
+	return c->timestamp.policy;
 }
 
 const struct cfg_key *cfg_default_key(const struct cfg *c)

@@ -254,6 +254,20 @@ static int f_ts_retries(struct cfg_walk *w, const char *path, const struct ynode
 	return cfg_get_uint(w, path, val, 0, 10, &C(obj)->timestamp.retries);
 }
 
+static int f_ts_hash(struct cfg_walk *w, const char *path, const struct ynode *key,
+		     const struct ynode *val, void *obj)
+{
+	static const char *const names[] = {"sha256", "sha384", "sha512"};
+	static const unsigned bits[] = {CFG_MD_SHA256, CFG_MD_SHA384, CFG_MD_SHA512};
+	int v;
+
+	(void)key;
+	if (cfg_get_enum(w, path, val, names, 3, &v) != 0)
+		return -1;
+	C(obj)->timestamp.hash = bits[v];
+	return 0;
+}
+
 static int f_ts_ca(struct cfg_walk *w, const char *path, const struct ynode *key,
 		   const struct ynode *val, void *obj)
 {
@@ -263,7 +277,7 @@ static int f_ts_ca(struct cfg_walk *w, const char *path, const struct ynode *key
 
 static const struct cfg_field timestamp_fields[] = {
     {"urls", f_ts_urls},       {"policy", f_ts_policy}, {"timeout", f_ts_timeout},
-    {"retries", f_ts_retries}, {"ca", f_ts_ca},
+    {"retries", f_ts_retries}, {"hash", f_ts_hash},	{"ca", f_ts_ca},
 };
 
 /* audit */

@@ -52,23 +52,34 @@ int cfg_parse_size(const char *s, uint64_t *bytes)
 	return parse_scaled(s, size_units, sizeof(size_units) / sizeof(size_units[0]), bytes);
 }
 
+static const struct {
+	const char *name;
+	unsigned bit;
+} md_table[] = {
+    {"sha1", CFG_MD_SHA1},
+    {"sha256", CFG_MD_SHA256},
+    {"sha384", CFG_MD_SHA384},
+    {"sha512", CFG_MD_SHA512},
+};
+
 unsigned cfg_md_bit(const char *name)
 {
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} mds[] = {
-	    {"sha1", CFG_MD_SHA1},
-	    {"sha256", CFG_MD_SHA256},
-	    {"sha384", CFG_MD_SHA384},
-	    {"sha512", CFG_MD_SHA512},
-	};
 	size_t i;
 
 	if (name == NULL)
 		return 0;
-	for (i = 0; i < sizeof(mds) / sizeof(mds[0]); i++)
-		if (strcmp(name, mds[i].name) == 0)
-			return mds[i].bit;
+	for (i = 0; i < sizeof(md_table) / sizeof(md_table[0]); i++)
+		if (strcmp(name, md_table[i].name) == 0)
+			return md_table[i].bit;
 	return 0;
+}
+
+const char *cfg_md_name(unsigned bit)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(md_table) / sizeof(md_table[0]); i++)
+		if (bit == md_table[i].bit)
+			return md_table[i].name;
+	return "?";
 }

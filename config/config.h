@@ -26,6 +26,8 @@ enum {
 
 /* "sha256" -> CFG_MD_SHA256; 0 when unknown. */
 unsigned cfg_md_bit(const char *name);
+/* CFG_MD_SHA256 -> "sha256"; "?" when not exactly one known bit. */
+const char *cfg_md_name(unsigned bit);
 
 /* One allow rule: a user or a group, resolved to a numeric id at load time. */
 struct cfg_principal {
@@ -49,6 +51,8 @@ struct cfg_key {
 	size_t nallow;
 	unsigned digests;	 /* CFG_MD_* bits; default CFG_MD_DEFAULT */
 	uint64_t min_validity_s; /* default 0 */
+	int ts_policy;		 /* enum cfg_ts_policy, or -1 (default): timestamp.policy */
+	int ts_line, ts_col;	 /* where ts_policy was set, for messages */
 	int line;		 /* where the entry starts, for messages */
 };
 
@@ -96,6 +100,7 @@ struct cfg {
 		enum cfg_ts_policy policy; /* default off */
 		uint64_t timeout_ms;	   /* default 10s */
 		unsigned retries;	   /* default 2 */
+		unsigned hash;		   /* one CFG_MD_* bit; default CFG_MD_SHA256 */
 		char *ca;
 	} timestamp;
 	struct {
@@ -154,6 +159,9 @@ void cfg_free(struct cfg *c);
 
 /* The default key (is_default, else the first), never NULL for a loaded config. */
 const struct cfg_key *cfg_default_key(const struct cfg *c);
+
+/* The timestamp policy for signatures by k: its own timestamp: or timestamp.policy. */
+enum cfg_ts_policy cfg_key_ts_policy(const struct cfg *c, const struct cfg_key *k);
 
 /*
  * "500ms", "10s", "5m", "2h", "30d" -> milliseconds. Decimal digits then one

@@ -38,6 +38,8 @@ struct sd_audit_rec {
 	const char *program; /* SpcSpOpusInfo program name, may be NULL */
 	uint32_t result;     /* 0 = signed, else the wire error code */
 	const char *message; /* error message when refused */
+	const char *tsa;     /* RFC 3161: the TSA that timestamped the signature, or NULL */
+	const char *ts_time; /* and the token's genTime */
 };
 
 /* Signs a checkpoint: the same callback shape the SignedData builder uses. */

@@ -79,6 +79,10 @@ int sd_audit_fmt_request(struct wbuf *w, const struct sd_audit_rec *r, struct sd
 	put_num(w, "code", r->result);
 	put_str(w, "error", sd_code_name(r->result), 32);
 	put_str(w, "message", r->result == 0 ? "" : r->message, SD_AUDIT_CAP_MESSAGE);
+	if (r->result == 0 && r->tsa != NULL && r->tsa[0] != '\0') {
+		put_str(w, "tsa", r->tsa, SD_AUDIT_CAP_TSA);
+		put_str(w, "ts_time", r->ts_time, 32);
+	}
 	wbuf_u8(w, '}');
 	if (wbuf_failed(w))
 		return sd_err_set(e, SD_E_AUDIT_UNAVAILABLE, "audit: cannot format the record");

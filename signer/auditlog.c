@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/file.h"
+#include "timestamp/ts.h"
 
 static void audit_warn(void *ctx, const char *msg)
 {
@@ -68,7 +69,8 @@ void sd_auditlog_set_generation(struct signer *s, struct sd_keyset *ks)
 }
 
 int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, const struct sd_sign_req *req,
-		     const struct sd_key *k, uint32_t result, const char *msg, struct sd_err *e)
+		     const struct sd_key *k, uint32_t result, const char *msg,
+		     const struct ts_token *tok, struct sd_err *e)
 {
 	struct sd_audit_rec r;
 	int ret;
@@ -85,6 +87,10 @@ int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, const struct 
 	r.subject_type = "cab";
 	r.result = result;
 	r.message = result != 0 ? msg : NULL;
+	if (tok != NULL && tok->der != NULL) {
+		r.tsa = tok->tsa;
+		r.ts_time = tok->gen_time_text;
+	}
 	if (req != NULL) {
 		r.key = k != NULL ? k->cfg->name : req->key;
 		r.digest_alg = req->digest_alg;

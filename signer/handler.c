@@ -6,6 +6,7 @@
 
 #include "authenticode/authenticode.h"
 #include "signer/auditlog.h"
+#include "signer/tsa.h"
 #include "common/file.h"
 
 #define STATUS_MAX 2048
@@ -73,7 +74,7 @@ static int check_revocation(struct signer *s, struct sd_keyset *ks, const struct
 
 int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
 		const struct sd_sign_req *req, const struct sd_key **used, uint8_t **p7,
-		size_t *p7len, struct sd_err *e)
+		size_t *p7len, struct ts_token *tok, struct sd_err *e)
 {
 	const struct md_name *m = NULL;
 	struct au_sign_params ap;
@@ -136,6 +137,11 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 	ap.sign_ctx = k->sign_ctx;
 	if (au_build_prepared(k->prep, &ap, p7, p7len, e) != 0)
 		return -1;
+	if (sd_tsa_stamp(s, ks, k, p7, p7len, tok, e) != 0) {
+		OPENSSL_free(*p7);
+		*p7 = NULL;
+		return -1;
+	}
 	/* A freeze during the signature still stops it from leaving. */
 	if (atomic_load(&s->frozen)) {
 		OPENSSL_free(*p7);
@@ -158,6 +164,7 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint
 	struct sd_keyset *ks = NULL;
 	const struct sd_key *used = NULL;
 	struct sd_err e = {0}, ae = {0};
+	struct ts_token tok = {0};
 	uint8_t *p7 = NULL;
 	size_t p7len = 0;
 	int decoded, rc;
@@ -170,11 +177,11 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint
 		if (ks == NULL)
 			sd_err_set(&e, SD_E_TOKEN_UNAVAILABLE, "no keys are loaded");
 		else
-			rc = sd_sign_cab(s, ks, peer, &req, &used, &p7, &p7len, &e);
+			rc = sd_sign_cab(s, ks, peer, &req, &used, &p7, &p7len, &tok, &e);
 	}
 	/* Signed or refused, the record is on disk before the reply leaves. */
 	if (sd_auditlog_sign(s, peer, decoded ? &req : NULL, used, rc == 0 ? 0 : e.code, e.msg,
-			     &ae) != 0) {
+			     &tok, &ae) != 0) {
 		LOG_E(&s->log, "audit: %s", ae.msg);
 		if (rc == 0) {
 			OPENSSL_free(p7);
@@ -189,8 +196,10 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint
 	atomic_fetch_add(&s->ctr.signatures, 1);
 	if (req.digest_len <= SD_DIGEST_MAX)
 		sd_hex(req.digest, req.digest_len, dhex);
-	LOG_I(&s->log, "signed %s digest %s with key \"%s\" for uid %u pid %d", req.digest_alg,
-	      dhex, used->cfg->name, (unsigned)peer->uid, (int)peer->pid);
+	LOG_I(&s->log, "signed %s digest %s with key \"%s\" for uid %u pid %d%s%s%s%s",
+	      req.digest_alg, dhex, used->cfg->name, (unsigned)peer->uid, (int)peer->pid,
+	      tok.der != NULL ? ", timestamped by " : "", tok.der != NULL ? tok.tsa : "",
+	      tok.der != NULL ? " at " : "", tok.der != NULL ? tok.gen_time_text : "");
 	goto out;
 fail:
 	if (e.code == SD_E_INTERNAL || e.code == SD_E_AUDIT_UNAVAILABLE)
@@ -200,6 +209,7 @@ fail:
 		      e.msg);
 	reply_error(s, out, &e);
 out:
+	ts_token_clear(&tok);
 	OPENSSL_free(p7);
 	sd_keyset_unref(ks);
 }

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/file.h"
+#include "signer/tsa.h"
 
 #define CERT_FILE_MAX (1024 * 1024)
 
@@ -252,6 +253,7 @@ static void keyset_free(struct sd_keyset *ks)
 	for (i = 0; i < ks->nkeys; i++)
 		free_key(&ks->keys[i]);
 	free(ks->keys);
+	X509_STORE_free(ks->ts_ca);
 	cfg_free(ks->cfg);
 	pthread_mutex_destroy(&ks->rev_mu);
 	free(ks);
@@ -275,6 +277,8 @@ int sd_keyset_load(struct signer *s, struct cfg *cfg, struct sd_keyset **out, st
 		sd_err_set(e, SD_E_INTERNAL, "out of memory");
 		goto fail;
 	}
+	if (sd_tsa_load(cfg, &ks->ts_ca, e) != 0)
+		goto fail;
 	def = cfg_default_key(cfg);
 	for (i = 0; i < cfg->nkeys; i++) {
 		ks->nkeys++;

@@ -1,5 +1,6 @@
 /* The daemon's state: one struct signer, no globals. */
 struct sd_audit;
+struct ts_token;
 #ifndef SD_SIGNER_H
 #define SD_SIGNER_H
 
@@ -53,6 +54,7 @@ struct sd_keyset {
 	size_t nkeys;
 	struct sd_key *def;
 	pthread_mutex_t rev_mu;
+	X509_STORE *ts_ca; /* timestamp.ca, NULL when not configured */
 };
 
 /* Who is on the other end of a connection (SO_PEERCRED, SO_PEERGROUPS). */
@@ -148,10 +150,13 @@ void sd_handle(struct signer *s, const struct sd_peer *peer, uint8_t type, const
 /* Whether an administrator retired the key at run time (ADMIN_RETIRE). */
 int sd_admin_retired(struct signer *s, const char *name);
 
-/* Signature-time checks and SignedData construction for SIGN_CAB. */
+/*
+ * Signature-time checks, SignedData construction and the RFC 3161 timestamp
+ * (tok says which TSA, if any; clear it with ts_token_clear) for SIGN_CAB.
+ */
 int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
 		const struct sd_sign_req *req, const struct sd_key **used, uint8_t **p7,
-		size_t *p7len, struct sd_err *e);
+		size_t *p7len, struct ts_token *tok, struct sd_err *e);
 
 /* Certificate validity against now and the key's min_validity. */
 int sd_check_validity(const struct sd_key *k, time_t now, struct sd_err *e);

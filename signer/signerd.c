@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/x509.h>
 
 #include "signer/auditlog.h"
@@ -58,13 +59,12 @@ static int restart_needed(const struct cfg *a, const struct cfg *b, const char *
 /* Settings this version parses but cannot honour must not fail open. */
 static int unsupported(const struct cfg *cfg, struct sd_err *e)
 {
-	if (cfg->timestamp.policy != CFG_TS_OFF)
-		return sd_err_set(
-		    e, SD_E_INTERNAL,
-		    "%s: timestamp.policy %s is not supported by this version of "
-		    "signerd (RFC 3161 timestamping is not implemented yet); set it to "
-		    "off",
-		    cfg->path, cfg->timestamp.policy == CFG_TS_REQUIRED ? "required" : "optional");
+	if (cfg->revocation.fetch_cdp)
+		return sd_err_set(e, SD_E_INTERNAL,
+				  "%s: revocation.fetch_cdp: true is not supported by this version "
+				  "of signerd (CRLs are read from revocation.crl files); set it to "
+				  "false",
+				  cfg->path);
 	return 0;
 }
 
@@ -206,6 +206,11 @@ int main(int argc, char **argv)
 	}
 	sd_log_open(&s.log, s.foreground || check, verbose);
 	harden(&s);
+	/* Before any thread exists: libcurl's global setup is not thread-safe. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		LOG_E(&s.log, "cannot initialise libcurl");
+		return EXIT_CONFIG;
+	}
 	pthread_mutex_init(&s.gen_mu, NULL);
 	sd_rate_init(&s.rate);
 	s.started = time(NULL);
@@ -273,5 +278,6 @@ out:
 	pthread_mutex_destroy(&s.adm_mu);
 	pthread_rwlock_destroy(&s.audit_lk);
 	pthread_mutex_destroy(&s.gen_mu);
+	curl_global_cleanup();
 	return ret;
 }

@@ -48,10 +48,9 @@ write_config "$KEYS"
 sed -i "s|pkcs11:token=signerd-test\"|pkcs11:token=other-token\"|" "$T/signerd.yaml"
 must_refuse 1 "no token matches"
 
-write_config "$KEYS" "timestamp:
-  urls: [ \"http://127.0.0.1:9/\" ]
-  policy: required"
-must_refuse 1 "timestamp.policy required is not supported"
+write_config "$KEYS" "revocation:
+  fetch_cdp: true"
+must_refuse 1 "revocation.fetch_cdp: true is not supported"
 
 for i in $(seq 1 16); do cat "$T/k1.pem"; done >"$T/long-chain.pem"
 write_config "  - name: k1

@@ -938,6 +938,47 @@ static void test_files(void)
 	free(missing);
 }
 
+/* timestamp.hash and the per-key keys[].timestamp override. */
+static void test_timestamp_policy(void)
+{
+	struct cfg *c = NULL;
+	struct sd_err e;
+
+	CU_ASSERT_EQUAL_FATAL(load_str(TOK KEYS "    timestamp: off\n"
+						"  - name: k2\n"
+						"    uri: \"pkcs11:object=k2\"\n"
+						"timestamp:\n"
+						"  urls: [ \"http://tsa.example/\" ]\n"
+						"  policy: required\n"
+						"  hash: sha512\n",
+				       &c, &e),
+			      0);
+	CU_ASSERT_EQUAL(c->timestamp.hash, CFG_MD_SHA512);
+	CU_ASSERT_EQUAL(c->keys[0].ts_policy, CFG_TS_OFF);
+	CU_ASSERT_EQUAL(c->keys[1].ts_policy, -1);
+	CU_ASSERT_EQUAL(cfg_key_ts_policy(c, &c->keys[0]), CFG_TS_OFF);
+	CU_ASSERT_EQUAL(cfg_key_ts_policy(c, &c->keys[1]), CFG_TS_REQUIRED);
+	cfg_free(c);
+	c = NULL;
+	CU_ASSERT_EQUAL_FATAL(load_str(TOK KEYS "    timestamp: optional\n"
+						"timestamp:\n"
+						"  urls: [ \"http://tsa.example/\" ]\n",
+				       &c, &e),
+			      0);
+	CU_ASSERT_EQUAL(c->timestamp.hash, CFG_MD_SHA256); /* the default */
+	CU_ASSERT_EQUAL(c->timestamp.policy, CFG_TS_OFF);
+	CU_ASSERT_EQUAL(cfg_key_ts_policy(c, &c->keys[0]), CFG_TS_OPTIONAL);
+	cfg_free(c);
+	expect_err(TOK KEYS "    timestamp: required\n",
+		   "t.yaml:8:16: keys[0].timestamp: required needs at least one URL in "
+		   "timestamp.urls");
+	expect_err(TOK KEYS "    timestamp: sometimes\n",
+		   "t.yaml:8:16: keys[0].timestamp: expected required, optional or off, got "
+		   "\"sometimes\"");
+	expect_err(TOK KEYS "timestamp:\n  hash: sha1\n",
+		   "t.yaml:9:9: timestamp.hash: expected sha256, sha384 or sha512, got \"sha1\"");
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -959,6 +1000,7 @@ int main(void)
 	    !CU_add_test(s, "allow rule errors", test_err_allow) ||
 	    !CU_add_test(s, "section value errors", test_err_sections) ||
 	    !CU_add_test(s, "YAML-level errors", test_err_yaml) ||
+	    !CU_add_test(s, "timestamp hash and per-key policy", test_timestamp_policy) ||
 	    !CU_add_test(s, "bounds", test_bounds) || !CU_add_test(s, "files", test_files)) {
 		CU_cleanup_registry();
 		return 2;
