@@ -49,8 +49,9 @@ unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 if command -v valgrind >/dev/null && [ -z "${SKIP_VALGRIND:-}" ]; then
 	step "valgrind memcheck: integration tests with signerd under memcheck"
 	# Definite leaks and memory errors in signerd fail the run (exit 42 from the daemon).
-	# sign (hostile clients included), admin and audit: the rest would take too long.
-	for t in sign admin audit; do
+	# sign (hostile clients included), admin, audit and timestamp (libcurl inside
+	# the daemon): the rest would take too long.
+	for t in sign admin audit timestamp; do
 		DAEMON_START_TRIES=600 \
 			DAEMON_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=42 --suppressions=$top/tests/valgrind.supp" \
 			bash "$top/tests/integration/test_$t.sh" "$out/release/bin" >"$out/valgrind-$t.log" 2>&1 ||
