@@ -368,7 +368,7 @@ int ps_parse_info(const uint8_t *p, size_t n, int want_sig, struct ps_info *pi, 
 						  "LF but the line before it does not",
 						  pi->l.block_line);
 			pi->text_end--;
-		} else if (pi->text_end > 0 && ps_unit(pi, p, pi->text_end - 1) == CR) {
+		} else if (hl.lf && pi->text_end > 0 && ps_unit(pi, p, pi->text_end - 1) == CR) {
 			return sd_err_set(e, SD_E_BAD_REQUEST,
 					  "malformed signature block: line %zu ends in LF but the "
 					  "line before it in CR LF",
