@@ -19,6 +19,18 @@ static const uint8_t oid_sha512[] = {0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
 /* SPC_CAB_DATA_OBJID 1.3.6.1.4.1.311.2.1.25 */
 static const uint8_t oid_cab_data[] = {0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04,
 				       0x01, 0x82, 0x37, 0x02, 0x01, 0x19};
+/* SPC_SIPINFO_OBJID 1.3.6.1.4.1.311.2.1.30 */
+static const uint8_t oid_sipinfo[] = {0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04,
+				      0x01, 0x82, 0x37, 0x02, 0x01, 0x1e};
+/*
+ * SpcSipInfo of the PowerShell SIP, as osslsigncode and signtool write it:
+ * SEQUENCE { INTEGER 65536, OCTET STRING GUID 603BCC1F-4B59-4E08-B724-D2C6297EF351,
+ * five INTEGER 0 }.
+ */
+static const uint8_t sipinfo_ps[] = {0x30, 0x26, 0x02, 0x03, 0x01, 0x00, 0x00, 0x04, 0x10, 0x1f,
+				     0xcc, 0x3b, 0x60, 0x59, 0x4b, 0x08, 0x4e, 0xb7, 0x24, 0xd2,
+				     0xc6, 0x29, 0x7e, 0xf3, 0x51, 0x02, 0x01, 0x00, 0x02, 0x01,
+				     0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00};
 /* SPC_INDIVIDUAL_SP_KEY_PURPOSE_OBJID 1.3.6.1.4.1.311.2.1.21 */
 static const uint8_t oid_individual[] = {0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04,
 					 0x01, 0x82, 0x37, 0x02, 0x01, 0x15};
@@ -27,6 +39,54 @@ static const uint8_t obsolete_link[] = {
     0xa2, 0x1e, 0x80, 0x1c, 0x00, 0x3c, 0x00, 0x3c, 0x00, 0x3c, 0x00, 0x4f, 0x00, 0x62, 0x00, 0x73,
     0x00, 0x6f, 0x00, 0x6c, 0x00, 0x65, 0x00, 0x74, 0x00, 0x65, 0x00, 0x3e, 0x00, 0x3e, 0x00, 0x3e};
 static const uint8_t der_null[] = {AU_TAG_NULL, 0x00};
+
+/* What SpcIndirectDataContent.data holds for each subject. */
+struct au_subject_data {
+	enum au_subject subject;
+	const char *name;     /* audit and messages */
+	const char *oid_name; /* for messages */
+	const uint8_t *oid;   /* full TLV */
+	size_t oid_len;
+	const uint8_t *value; /* full TLV */
+	size_t value_len;
+	int value_exact; /* the verifier insists on these value bytes */
+};
+
+static const struct au_subject_data subjects[] = {
+    {AU_SUBJECT_CAB, "cab", "SPC_CAB_DATA_OBJID (" AU_OID_SPC_CAB_DATA ")", oid_cab_data,
+     sizeof(oid_cab_data), obsolete_link, sizeof(obsolete_link), 0},
+    {AU_SUBJECT_SCRIPT, "script", "SPC_SIPINFO_OBJID (" AU_OID_SPC_SIPINFO ")", oid_sipinfo,
+     sizeof(oid_sipinfo), sipinfo_ps, sizeof(sipinfo_ps), 1},
+};
+
+static const struct au_subject_data *subject_data(enum au_subject subject)
+{
+	for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++)
+		if (subjects[i].subject == subject)
+			return &subjects[i];
+	return NULL;
+}
+
+/* The subject whose data OID is oid[0..len), or NULL. */
+static const struct au_subject_data *subject_by_oid(const uint8_t *oid, size_t len)
+{
+	for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++)
+		if (subjects[i].oid_len == len && memcmp(subjects[i].oid, oid, len) == 0)
+			return &subjects[i];
+	return NULL;
+}
+
+int au_subject_known(enum au_subject subject)
+{
+	return subject_data(subject) != NULL;
+}
+
+const char *au_subject_name(enum au_subject subject)
+{
+	const struct au_subject_data *sd = subject_data(subject);
+
+	return sd != NULL ? sd->name : "unknown";
+}
 
 static const struct au_md md_table[] = {
     {NID_sha1, "sha1", 20, oid_sha1, sizeof(oid_sha1)},
@@ -69,21 +129,28 @@ static void wrap(struct wbuf *out, uint8_t tag, const struct wbuf *in)
 	au_der_put(out, tag, in->p, in->len);
 }
 
-int au_enc_indirect_buf(const struct au_md *md, const uint8_t *digest, uint8_t *buf, size_t cap,
-			size_t *len)
+int au_enc_indirect_buf(enum au_subject subject, const struct au_md *md, const uint8_t *digest,
+			uint8_t *buf, size_t cap, size_t *len)
 {
-	size_t data_len = sizeof(oid_cab_data) + sizeof(obsolete_link);
-	size_t alg_len = md->oid_len + sizeof(der_null);
-	size_t dinfo_len = au_der_tlv_len(alg_len) + au_der_tlv_len(md->size);
-	size_t body_len = au_der_tlv_len(data_len) + au_der_tlv_len(dinfo_len);
+	const struct au_subject_data *sd = subject_data(subject);
+	size_t data_len, alg_len, dinfo_len, body_len;
 	struct au_dw w;
 
+	if (sd == NULL)
+		return -1;
+	data_len = sd->oid_len + sd->value_len;
+	alg_len = md->oid_len + sizeof(der_null);
+	dinfo_len = au_der_tlv_len(alg_len) + au_der_tlv_len(md->size);
+	body_len = au_der_tlv_len(data_len) + au_der_tlv_len(dinfo_len);
 	au_dw_init(&w, buf, cap);
 	au_dw_hdr(&w, AU_TAG_SEQUENCE, body_len);
-	/* data: SpcAttributeTypeAndOptionalValue { SPC_CAB_DATA_OBJID, SpcLink } */
+	/*
+	 * data: SpcAttributeTypeAndOptionalValue { SPC_CAB_DATA_OBJID, SpcLink }
+	 * or { SPC_SIPINFO_OBJID, SpcSipInfo }
+	 */
 	au_dw_hdr(&w, AU_TAG_SEQUENCE, data_len);
-	au_dw_raw(&w, oid_cab_data, sizeof(oid_cab_data));
-	au_dw_raw(&w, obsolete_link, sizeof(obsolete_link));
+	au_dw_raw(&w, sd->oid, sd->oid_len);
+	au_dw_raw(&w, sd->value, sd->value_len);
 	/* messageDigest: DigestInfo { AlgorithmIdentifier { oid, NULL }, digest } */
 	au_dw_hdr(&w, AU_TAG_SEQUENCE, dinfo_len);
 	au_dw_hdr(&w, AU_TAG_SEQUENCE, alg_len);
@@ -102,13 +169,13 @@ int au_enc_indirect(enum au_subject subject, const struct au_md *md, const uint8
 	uint8_t buf[AU_INDIRECT_MAX];
 	size_t len;
 
-	if (subject != AU_SUBJECT_CAB)
+	if (!au_subject_known(subject))
 		return sd_err_set(e, SD_E_INTERNAL, "unsupported Authenticode subject %d",
 				  (int)subject);
 	if (digest_len != md->size)
 		return sd_err_set(e, SD_E_BAD_DIGEST_LENGTH, "%zu-byte digest for %s, expected %zu",
 				  digest_len, md->name, md->size);
-	if (au_enc_indirect_buf(md, digest, buf, sizeof(buf), &len) != 0)
+	if (au_enc_indirect_buf(subject, md, digest, buf, sizeof(buf), &len) != 0)
 		return sd_err_set(e, SD_E_INTERNAL, "SpcIndirectDataContent does not fit");
 	wbuf_raw(out, buf, len);
 	if (wbuf_failed(out))
@@ -120,12 +187,13 @@ int au_enc_indirect(enum au_subject subject, const struct au_md *md, const uint8
 int au_dec_indirect(const uint8_t *p, size_t n, enum au_subject subject, const struct au_md **md,
 		    uint8_t *digest, size_t *digest_len, struct sd_err *e)
 {
+	const struct au_subject_data *want = subject_data(subject), *got;
 	struct rbuf top, body, data, dinfo, alg;
-	const uint8_t *v, *oid, *value;
-	size_t len, oid_len, value_len;
+	const uint8_t *v, *oid, *value = NULL;
+	size_t len, oid_len, value_len = 0;
 	uint8_t tag;
 
-	if (subject != AU_SUBJECT_CAB)
+	if (want == NULL)
 		return sd_err_set(e, SD_E_INTERNAL, "unsupported Authenticode subject %d",
 				  (int)subject);
 	rbuf_init(&top, p, n);
@@ -141,16 +209,30 @@ int au_dec_indirect(const uint8_t *p, size_t n, enum au_subject subject, const s
 	if (au_der_get_any(&data, &tag, &oid, &oid_len) != 0 || tag != AU_TAG_OID)
 		return sd_err_set(e, SD_E_BAD_REQUEST,
 				  "SpcIndirectDataContent: data type is not an OBJECT IDENTIFIER");
-	if (oid_len != sizeof(oid_cab_data) || memcmp(oid, oid_cab_data, oid_len) != 0)
+	got = subject_by_oid(oid, oid_len);
+	if (got != want && got != NULL)
 		return sd_err_set(e, SD_E_BAD_REQUEST,
-				  "SpcIndirectDataContent: data type is not SPC_CAB_DATA_OBJID "
-				  "(%s); this is not a CAB signature",
-				  AU_OID_SPC_CAB_DATA);
-	/* The value (SpcLink "<<<Obsolete>>>" in practice) is optional and unused. */
+				  "SpcIndirectDataContent: data type is %s: this is a %s "
+				  "signature, not a %s signature",
+				  got->oid_name, got->name, want->name);
+	if (got != want)
+		return sd_err_set(e, SD_E_BAD_REQUEST,
+				  "SpcIndirectDataContent: data type is not %s; this is not a %s "
+				  "signature",
+				  want->oid_name, want->name);
+	/*
+	 * The CAB value (SpcLink "<<<Obsolete>>>" in practice) is optional and
+	 * unused; a script's SpcSipInfo names the PowerShell SIP and must be it.
+	 */
 	if (rbuf_left(&data) != 0 &&
 	    (au_der_get_any(&data, &tag, &value, &value_len) != 0 || rbuf_left(&data) != 0))
 		return sd_err_set(e, SD_E_BAD_REQUEST,
 				  "SpcIndirectDataContent: malformed data value");
+	if (want->value_exact && (value == NULL || value_len != want->value_len ||
+				  memcmp(value, want->value, value_len) != 0))
+		return sd_err_set(e, SD_E_BAD_REQUEST,
+				  "SpcIndirectDataContent: the SpcSipInfo is not the PowerShell "
+				  "SIP's (GUID 603BCC1F-4B59-4E08-B724-D2C6297EF351)");
 
 	if (au_der_get(&body, AU_TAG_SEQUENCE, &v, &len) != 0 || rbuf_left(&body) != 0)
 		return sd_err_set(e, SD_E_BAD_REQUEST,

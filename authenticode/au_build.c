@@ -48,7 +48,7 @@ static int check_request(const struct au_sign_params *p, const struct au_md **md
 {
 	if (p == NULL || p->md == NULL || p->digest == NULL || p->sign == NULL)
 		return sd_err_set(e, SD_E_INTERNAL, "au_build: missing parameter");
-	if (p->subject != AU_SUBJECT_CAB)
+	if (!au_subject_known(p->subject))
 		return sd_err_set(e, SD_E_INTERNAL, "au_build: unsupported subject %d",
 				  (int)p->subject);
 	*md = au_md_by_nid(EVP_MD_get_type(p->md));
@@ -353,8 +353,8 @@ int au_build_prepared(const struct au_prepared *pr, const struct au_sign_params 
 	j.pr = pr;
 	j.pm = &pr->md[mi];
 	j.p = p;
-	if (au_enc_indirect_buf(md, p->digest, j.indirect, sizeof(j.indirect), &j.indirect_len) !=
-	    0) {
+	if (au_enc_indirect_buf(p->subject, md, p->digest, j.indirect, sizeof(j.indirect),
+				&j.indirect_len) != 0) {
 		sd_err_set(e, SD_E_INTERNAL, "SpcIndirectDataContent does not fit");
 		goto out;
 	}

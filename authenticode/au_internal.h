@@ -30,6 +30,7 @@
 /* Dotted OIDs, for OBJ_txt2obj and messages. */
 #define AU_OID_SPC_INDIRECT_DATA "1.3.6.1.4.1.311.2.1.4"
 #define AU_OID_SPC_CAB_DATA	 "1.3.6.1.4.1.311.2.1.25"
+#define AU_OID_SPC_SIPINFO	 "1.3.6.1.4.1.311.2.1.30"
 #define AU_OID_SPC_STATEMENT	 "1.3.6.1.4.1.311.2.1.11"
 #define AU_OID_SPC_OPUS_INFO	 "1.3.6.1.4.1.311.2.1.12"
 #define AU_OID_SPC_INDIVIDUAL	 "1.3.6.1.4.1.311.2.1.21"
@@ -93,15 +94,17 @@ const struct au_md *au_md_by_nid(int nid);
 #define AU_MD_COUNT 4
 const struct au_md *au_md_at(size_t i);
 
-/* Largest SpcIndirectDataContent TLV (SHA-512: 132 bytes). */
+/* Largest SpcIndirectDataContent TLV (SHA-512: 132 bytes for a CAB, 140 for a script). */
 #define AU_INDIRECT_MAX 160
+/* 1 for the subjects this library builds and verifies. */
+int au_subject_known(enum au_subject subject);
 /*
- * SpcIndirectDataContent for the CAB subject into buf[0..cap), no
- * allocation; digest_len must be md->size. 0 on success, -1 when cap is
- * too small.
+ * SpcIndirectDataContent for subject into buf[0..cap), no allocation;
+ * digest_len must be md->size. 0 on success, -1 when cap is too small or
+ * the subject is unknown.
  */
-int au_enc_indirect_buf(const struct au_md *md, const uint8_t *digest, uint8_t *buf, size_t cap,
-			size_t *len);
+int au_enc_indirect_buf(enum au_subject subject, const struct au_md *md, const uint8_t *digest,
+			uint8_t *buf, size_t cap, size_t *len);
 
 /* SpcIndirectDataContent (a complete SEQUENCE TLV) for subject and digest. */
 int au_enc_indirect(enum au_subject subject, const struct au_md *md, const uint8_t *digest,

@@ -18,7 +18,7 @@ static int check_params(const struct au_sign_params *p, const struct au_md **md,
 {
 	if (p == NULL || p->md == NULL || p->digest == NULL || p->signer == NULL || p->sign == NULL)
 		return sd_err_set(e, SD_E_INTERNAL, "au_build_reference: missing parameter");
-	if (p->subject != AU_SUBJECT_CAB)
+	if (!au_subject_known(p->subject))
 		return sd_err_set(e, SD_E_INTERNAL, "au_build_reference: unsupported subject %d",
 				  (int)p->subject);
 	*md = au_md_by_nid(EVP_MD_get_type(p->md));

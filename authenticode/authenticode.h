@@ -16,7 +16,15 @@
 
 enum au_subject {
 	AU_SUBJECT_CAB = 1, /* data OID SPC_CAB_DATA_OBJID 1.3.6.1.4.1.311.2.1.25 */
+	/*
+	 * A PowerShell script (.ps1, .psm1, .psd1): data OID SPC_SIPINFO_OBJID
+	 * 1.3.6.1.4.1.311.2.1.30 with the PowerShell SIP's SpcSipInfo value.
+	 */
+	AU_SUBJECT_SCRIPT = 2,
 };
+
+/* "cab" or "script" (the audit record's subject), "unknown" otherwise. */
+const char *au_subject_name(enum au_subject subject);
 
 /*
  * Signs hash (the digest, with md_nid, of the DER signed attributes) with the
@@ -103,7 +111,9 @@ struct au_info {
 /*
  * Parse and check a SignedData as Authenticode for subject: ContentInfo
  * signedData, version 1, exactly one signer, content type
- * SPC_INDIRECT_DATA_OBJID as a plain SEQUENCE, the subject's data OID,
+ * SPC_INDIRECT_DATA_OBJID as a plain SEQUENCE, the subject's data OID (a
+ * CAB signature is refused as a script signature and the reverse; a script
+ * signature must carry exactly the PowerShell SpcSipInfo value),
  * signed contentType attribute = SPC_INDIRECT_DATA_OBJID, messageDigest =
  * hash of the SpcIndirectDataContent content octets, and the signature over
  * the signed attributes verifying with the signer certificate's key.

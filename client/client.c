@@ -29,7 +29,7 @@ struct signer_client {
 	int timeout_ms;
 	int broken;	/* I/O or protocol failure: the stream is unusable */
 	int eof;	/* the server closed its side */
-	size_t pending; /* SIGN_CAB requests sent, not yet received */
+	size_t pending; /* SIGN_CAB / SIGN_SCRIPT requests sent, not yet received */
 	uint8_t *rx;
 	size_t rxoff, rxlen, rxcap; /* unread bytes are rx[rxoff .. rxlen) */
 	struct wbuf tx;
@@ -423,8 +423,9 @@ API int signer_hello(struct signer_client *c, uint32_t *version, char *server, s
 	return 0;
 }
 
-API int signer_send_sign_cab(struct signer_client *c, const struct signer_sign_request *req,
-			     struct signer_error *err)
+/* SIGN_CAB or SIGN_SCRIPT: the same fields, a different message type. */
+static int send_sign(struct signer_client *c, uint8_t type, const struct signer_sign_request *req,
+		     struct signer_error *err)
 {
 	struct sd_sign_req r;
 
@@ -442,8 +443,23 @@ API int signer_send_sign_cab(struct signer_client *c, const struct signer_sign_r
 			    req->digest_len, SD_DIGEST_MAX);
 	r.digest = req->digest;
 	r.digest_len = req->digest_len;
-	proto_enc_sign_cab(&c->tx, &r);
+	if (type == SD_MSG_SIGN_SCRIPT)
+		proto_enc_sign_script(&c->tx, &r);
+	else
+		proto_enc_sign_cab(&c->tx, &r);
 	return send_tx(c, err);
+}
+
+API int signer_send_sign_cab(struct signer_client *c, const struct signer_sign_request *req,
+			     struct signer_error *err)
+{
+	return send_sign(c, SD_MSG_SIGN_CAB, req, err);
+}
+
+API int signer_send_sign_script(struct signer_client *c, const struct signer_sign_request *req,
+				struct signer_error *err)
+{
+	return send_sign(c, SD_MSG_SIGN_SCRIPT, req, err);
 }
 
 API int signer_recv_signature(struct signer_client *c, uint8_t **p7, size_t *p7len,
@@ -478,6 +494,14 @@ API int signer_sign_cab(struct signer_client *c, const struct signer_sign_reques
 			uint8_t **p7, size_t *p7len, struct signer_error *err)
 {
 	if (usable(c, 1, err) != 0 || signer_send_sign_cab(c, req, err) != 0)
+		return -1;
+	return signer_recv_signature(c, p7, p7len, err);
+}
+
+API int signer_sign_script(struct signer_client *c, const struct signer_sign_request *req,
+			   uint8_t **p7, size_t *p7len, struct signer_error *err)
+{
+	if (usable(c, 1, err) != 0 || signer_send_sign_script(c, req, err) != 0)
 		return -1;
 	return signer_recv_signature(c, p7, p7len, err);
 }

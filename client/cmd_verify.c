@@ -1,4 +1,7 @@
-/* signer verify-cab: check a signed CAB offline, and say what was checked. */
+/*
+ * signer verify-cab and verify-script: check a signed CAB or PowerShell
+ * script offline, and say what was checked.
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +18,31 @@
 #include "client/cmds.h"
 #include "common/file.h"
 #include "timestamp/ts.h"
+#include "script/script.h"
 
 #define TRUST_FILE_MAX ((size_t)16 << 20)
 
-static void usage(FILE *f)
+static void usage(FILE *f, int script)
 {
-	fprintf(f, "usage: signer verify-cab FILE [--ca FILE] [--crl FILE] [--tsa-ca FILE]\n\n"
-		   "Verify a signed CAB: its structure, that the digest recomputed from the\n"
-		   "file equals the signed one, and the signature. With --ca (PEM or DER\n"
-		   "trust anchors), also the certificate chain for code signing; --crl (PEM\n"
-		   "or DER, may be repeated) adds CRL checking of the signer certificate.\n"
-		   "An RFC 3161 timestamp is checked (imprint and signature); with --tsa-ca\n"
-		   "also the TSA's certificate, and then the chain is checked at the\n"
-		   "timestamp's time, so a certificate that expired since still verifies.\n");
+	if (script)
+		fprintf(
+		    f,
+		    "usage: signer verify-script FILE [--ca FILE] [--crl FILE] [--tsa-ca FILE]\n\n"
+		    "Verify a signed PowerShell script (.ps1, .psm1, .psd1): its encoding\n"
+		    "and signature block, that the digest recomputed from the text equals\n"
+		    "the signed one, that the signature is a script signature\n"
+		    "(SPC_SIPINFO_OBJID), and the signature. --ca, --crl and --tsa-ca as\n"
+		    "for verify-cab.\n");
+	else
+		fprintf(f,
+			"usage: signer verify-cab FILE [--ca FILE] [--crl FILE] [--tsa-ca FILE]\n\n"
+			"Verify a signed CAB: its structure, that the digest recomputed from the\n"
+			"file equals the signed one, and the signature. With --ca (PEM or DER\n"
+			"trust anchors), also the certificate chain for code signing; --crl (PEM\n"
+			"or DER, may be repeated) adds CRL checking of the signer certificate.\n"
+			"An RFC 3161 timestamp is checked (imprint and signature); with --tsa-ca\n"
+			"also the TSA's certificate, and then the chain is checked at the\n"
+			"timestamp's time, so a certificate that expired since still verifies.\n");
 }
 
 /* Add every certificate (is_crl 0) or CRL (1) of a PEM or DER file to store. */
@@ -150,7 +165,53 @@ out:
 	return ret;
 }
 
-int cmd_verify_cab(int argc, char **argv)
+/*
+ * The structure step: CAB or script. Prints the structure line; on success
+ * *p7 (malloc'd for a script, borrowed into data for a CAB) is the signature.
+ */
+static int structure(int script, const uint8_t *data, size_t len, const uint8_t **p7, size_t *p7len,
+		     uint8_t **owned)
+{
+	struct cab_layout lay;
+	struct ps_layout pl;
+	struct sd_err e;
+
+	if (script) {
+		if (ps_parse(data, len, &pl, &e) != 0) {
+			printf("structure: FAILED: %s\n", e.msg);
+			return -1;
+		}
+		if (!pl.has_block || ps_get_signature(data, len, owned, p7len, &e) != 0) {
+			printf("structure: ok (%s)\n", ps_encoding_name(pl.enc));
+			printf("signature: FAILED: %s\n",
+			       pl.has_block ? e.msg : "the script is not signed");
+			return -1;
+		}
+		*p7 = *owned;
+		printf("structure: ok (%s, %zu-byte signature in the block at line %zu)\n",
+		       ps_encoding_name(pl.enc), *p7len, pl.block_line);
+		if (pl.bomless_non_ascii)
+			printf(
+			    "warning:   UTF-8 without a byte-order mark and with non-ASCII text: "
+			    "Windows PowerShell 5.1 reads it as ANSI and may reject the "
+			    "signature\n");
+		return 0;
+	}
+	if (cab_parse(data, len, &lay, &e) != 0) {
+		printf("structure: FAILED: %s\n", e.msg);
+		return -1;
+	}
+	if (!lay.signed_ || cab_get_signature(data, len, p7, p7len, &e) != 0) {
+		printf("structure: ok (%u folders, %u files)\n", lay.c_folders, lay.c_files);
+		printf("signature: FAILED: %s\n", lay.signed_ ? e.msg : "the CAB is not signed");
+		return -1;
+	}
+	printf("structure: ok (%u folders, %u files, %zu-byte signature)\n", lay.c_folders,
+	       lay.c_files, *p7len);
+	return 0;
+}
+
+static int verify(int argc, char **argv, int script)
 {
 	static const struct option opts[] = {
 	    {"ca", required_argument, NULL, 'a'},
@@ -162,11 +223,10 @@ int cmd_verify_cab(int argc, char **argv)
 	const char *ca = NULL, *tsa_ca = NULL, *crls[16];
 	struct ts_token ts;
 	size_t ncrl = 0, len = 0, p7len = 0, i;
-	uint8_t *data = NULL, digest[EVP_MAX_MD_SIZE];
-	const uint8_t *p7;
+	uint8_t *data = NULL, *owned = NULL, digest[EVP_MAX_MD_SIZE];
+	const uint8_t *p7 = NULL;
 	unsigned int dlen = 0;
 	char hex[2 * EVP_MAX_MD_SIZE + 1], subj[512];
-	struct cab_layout lay;
 	struct au_info info;
 	X509_STORE *store = NULL;
 	const EVP_MD *md;
@@ -192,15 +252,15 @@ int cmd_verify_cab(int argc, char **argv)
 			crls[ncrl++] = optarg;
 			break;
 		case 'h':
-			usage(stdout);
+			usage(stdout, script);
 			return CLI_OK;
 		default:
-			usage(stderr);
+			usage(stderr, script);
 			return CLI_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
-		usage(stderr);
+		usage(stderr, script);
 		return CLI_USAGE;
 	}
 	if (ncrl > 0 && ca == NULL) {
@@ -208,35 +268,28 @@ int cmd_verify_cab(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	file = argv[optind];
-	if (sd_read_file(file, CAB_MAX_FILE_SIZE, &data, &len, &e) != 0) {
+	if (sd_read_file(file, script ? PS_MAX_FILE_SIZE : CAB_MAX_FILE_SIZE, &data, &len, &e) !=
+	    0) {
 		cli_err("%s", e.msg);
 		goto out;
 	}
-	if (cab_parse(data, len, &lay, &e) != 0) {
-		printf("structure: FAILED: %s\n", e.msg);
+	if (structure(script, data, len, &p7, &p7len, &owned) != 0)
 		goto out;
-	}
-	if (!lay.signed_ || cab_get_signature(data, len, &p7, &p7len, &e) != 0) {
-		printf("structure: ok (%u folders, %u files)\n", lay.c_folders, lay.c_files);
-		printf("signature: FAILED: %s\n", lay.signed_ ? e.msg : "the CAB is not signed");
-		goto out;
-	}
-	printf("structure: ok (%u folders, %u files, %zu-byte signature)\n", lay.c_folders,
-	       lay.c_files, p7len);
-	if (au_verify(p7, p7len, AU_SUBJECT_CAB, &info, &e) != 0) {
+	if (au_verify(p7, p7len, script ? AU_SUBJECT_SCRIPT : AU_SUBJECT_CAB, &info, &e) != 0) {
 		printf("signature: FAILED: %s\n", e.msg);
 		goto out;
 	}
 	md = EVP_get_digestbynid(info.md_nid);
-	if (md == NULL || cab_digest(data, len, md, digest, &dlen, &e) != 0) {
+	if (md == NULL || (script ? ps_digest(data, len, md, digest, &dlen, &e)
+				  : cab_digest(data, len, md, digest, &dlen, &e)) != 0) {
 		printf("digest:    FAILED: %s\n", md ? e.msg : "unsupported digest algorithm");
 		goto out;
 	}
 	sd_hex(digest, dlen, hex);
 	if (dlen != info.digest_len || CRYPTO_memcmp(digest, info.digest, dlen) != 0) {
 		printf("digest:    FAILED: the file's %s digest %s differs from the signed one "
-		       "(the CAB was modified after signing)\n",
-		       OBJ_nid2sn(info.md_nid), hex);
+		       "(the %s was modified after signing)\n",
+		       OBJ_nid2sn(info.md_nid), hex, script ? "script" : "CAB");
 		goto out;
 	}
 	printf("digest:    ok (%s %s, recomputed and equal to the signed digest)\n",
@@ -274,6 +327,17 @@ int cmd_verify_cab(int argc, char **argv)
 out:
 	au_info_clear(&info);
 	X509_STORE_free(store);
+	free(owned);
 	free(data);
 	return ret;
+}
+
+int cmd_verify_cab(int argc, char **argv)
+{
+	return verify(argc, argv, 0);
+}
+
+int cmd_verify_script(int argc, char **argv)
+{
+	return verify(argc, argv, 1);
 }

@@ -10,6 +10,9 @@
 int cmd_digest_cab(int argc, char **argv);
 int cmd_sign_cab(int argc, char **argv);
 int cmd_verify_cab(int argc, char **argv);
+int cmd_sign_script(int argc, char **argv);
+int cmd_digest_script(int argc, char **argv);
+int cmd_verify_script(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_status(int argc, char **argv);

@@ -19,6 +19,10 @@ static const struct command commands[] = {
     {"sign-cab", cmd_sign_cab, "sign CAB files through signerd"},
     {"digest-cab", cmd_digest_cab, "print a CAB's Authenticode digest (offline)"},
     {"verify-cab", cmd_verify_cab, "verify a signed CAB (offline)"},
+    {"sign-script", cmd_sign_script,
+     "sign a PowerShell script (.ps1, .psm1, .psd1) through signerd"},
+    {"digest-script", cmd_digest_script, "print a script's Authenticode digest (offline)"},
+    {"verify-script", cmd_verify_script, "verify a signed PowerShell script (offline)"},
     {"cert", cmd_cert, "print a key's certificate from signerd"},
     {"keys", cmd_keys, "list signerd's keys"},
     {"status", cmd_status, "show signerd's status"},
@@ -41,7 +45,7 @@ static void usage(FILE *f)
 		   "       signer --version\n\n"
 		   "Commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\nCommands that talk to signerd take --socket PATH; the default is\n"
 		   "$SIGNERD_SOCKET, else " SIGNER_CLIENT_DEFAULT_SOCKET ".\n"
 		   "Exit status: 0 ok, 1 refused or failed, 2 usage error.\n");

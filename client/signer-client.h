@@ -79,7 +79,7 @@ int signer_hello(struct signer_client *c, uint32_t *version, char *server, size_
 struct signer_sign_request {
 	const char *key;	/* NULL or "" = the default key */
 	const char *digest_alg; /* "sha256", "sha384", "sha512" or "sha1" */
-	const uint8_t *digest;	/* the CAB's Authenticode digest */
+	const uint8_t *digest;	/* the CAB's (or script's) Authenticode digest */
 	size_t digest_len;
 	const char *program; /* SpcSpOpusInfo program name; NULL = absent */
 	const char *url;     /* SpcSpOpusInfo URL; NULL = absent */
@@ -90,7 +90,16 @@ int signer_sign_cab(struct signer_client *c, const struct signer_sign_request *r
 		    size_t *p7len, struct signer_error *err);
 
 /*
- * Pipelining: signer_send_sign_cab sends one request without waiting;
+ * Sign one PowerShell script digest (SIGN_SCRIPT; since 1.1): the same
+ * request, answered with a SignedData whose data type is SPC_SIPINFO_OBJID.
+ * The digest is the script's text as UTF-16LE (docs/PROTOCOL.md section 5.4).
+ */
+int signer_sign_script(struct signer_client *c, const struct signer_sign_request *req, uint8_t **p7,
+		       size_t *p7len, struct signer_error *err);
+
+/*
+ * Pipelining: signer_send_sign_cab (or signer_send_sign_script) sends one
+ * request without waiting;
  * signer_recv_signature returns the answer to the oldest request still
  * unanswered (responses come in request order). While sending, the library
  * keeps reading what the server has already answered, so any number of
@@ -100,6 +109,8 @@ int signer_sign_cab(struct signer_client *c, const struct signer_sign_request *r
  */
 int signer_send_sign_cab(struct signer_client *c, const struct signer_sign_request *req,
 			 struct signer_error *err);
+int signer_send_sign_script(struct signer_client *c, const struct signer_sign_request *req,
+			    struct signer_error *err);
 int signer_recv_signature(struct signer_client *c, uint8_t **p7, size_t *p7len,
 			  struct signer_error *err);
 /* Number of requests sent and not yet received. */

@@ -198,11 +198,11 @@ int proto_dec_hello_ok(const uint8_t *body, size_t len, uint32_t *version, char 
 	return dec_end(&d);
 }
 
-/* SIGN_CAB, SIGNATURE */
+/* SIGN_CAB, SIGN_SCRIPT, SIGNATURE */
 
-void proto_enc_sign_cab(struct wbuf *w, const struct sd_sign_req *r)
+static void enc_sign(struct wbuf *w, uint8_t type, const struct sd_sign_req *r)
 {
-	size_t off = proto_frame_begin(w, SD_MSG_SIGN_CAB);
+	size_t off = proto_frame_begin(w, type);
 
 	enc_str(w, r->key, sizeof(r->key));
 	enc_str(w, r->digest_alg, sizeof(r->digest_alg));
@@ -215,12 +215,13 @@ void proto_enc_sign_cab(struct wbuf *w, const struct sd_sign_req *r)
 	proto_frame_end(w, off);
 }
 
-int proto_dec_sign_cab(const uint8_t *body, size_t len, struct sd_sign_req *r, struct sd_err *e)
+static int dec_sign(const char *msg, const uint8_t *body, size_t len, struct sd_sign_req *r,
+		    struct sd_err *e)
 {
 	struct dec d;
 
 	memset(r, 0, sizeof(*r));
-	dec_init(&d, "SIGN_CAB", body, len, e);
+	dec_init(&d, msg, body, len, e);
 	if (dec_str(&d, "key name", r->key, sizeof(r->key)) != 0 ||
 	    dec_str(&d, "digest algorithm", r->digest_alg, sizeof(r->digest_alg)) != 0 ||
 	    dec_bytes(&d, "digest", SD_DIGEST_MAX, SD_E_BAD_DIGEST_LENGTH, &r->digest,
@@ -229,6 +230,26 @@ int proto_dec_sign_cab(const uint8_t *body, size_t len, struct sd_sign_req *r, s
 	    dec_str(&d, "URL", r->url, sizeof(r->url)) != 0)
 		return -1;
 	return dec_end(&d);
+}
+
+void proto_enc_sign_cab(struct wbuf *w, const struct sd_sign_req *r)
+{
+	enc_sign(w, SD_MSG_SIGN_CAB, r);
+}
+
+int proto_dec_sign_cab(const uint8_t *body, size_t len, struct sd_sign_req *r, struct sd_err *e)
+{
+	return dec_sign("SIGN_CAB", body, len, r, e);
+}
+
+void proto_enc_sign_script(struct wbuf *w, const struct sd_sign_req *r)
+{
+	enc_sign(w, SD_MSG_SIGN_SCRIPT, r);
+}
+
+int proto_dec_sign_script(const uint8_t *body, size_t len, struct sd_sign_req *r, struct sd_err *e)
+{
+	return dec_sign("SIGN_SCRIPT", body, len, r, e);
 }
 
 void proto_enc_signature(struct wbuf *w, const uint8_t *p7, size_t len)
@@ -528,6 +549,8 @@ const char *proto_msg_name(uint8_t type)
 		return "HELLO_OK";
 	case SD_MSG_SIGN_CAB:
 		return "SIGN_CAB";
+	case SD_MSG_SIGN_SCRIPT:
+		return "SIGN_SCRIPT";
 	case SD_MSG_SIGNATURE:
 		return "SIGNATURE";
 	case SD_MSG_GET_CERT:

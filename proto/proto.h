@@ -37,7 +37,8 @@ enum sd_msg_type {
 	SD_MSG_KEYS = 0x15,
 	SD_MSG_STATUS = 0x16,
 	SD_MSG_STATUS_OK = 0x17,
-	/* 0x20-0x2f reserved for script signing */
+	/* 0x20-0x2f: script signing */
+	SD_MSG_SIGN_SCRIPT = 0x20, /* as SIGN_CAB, for a PowerShell script digest */
 	/* 0x40-0x4f: the admin channel, accepted only on the admin socket */
 	SD_MSG_ADMIN_FREEZE = 0x40, /* empty: refuse every signature (FROZEN) */
 	SD_MSG_ADMIN_THAW = 0x41,   /* empty: sign again */
@@ -100,6 +101,9 @@ int proto_dec_hello_ok(const uint8_t *body, size_t len, uint32_t *version, char 
 
 void proto_enc_sign_cab(struct wbuf *w, const struct sd_sign_req *r);
 int proto_dec_sign_cab(const uint8_t *body, size_t len, struct sd_sign_req *r, struct sd_err *e);
+/* SIGN_SCRIPT: the body of SIGN_CAB, for a script's Authenticode digest. */
+void proto_enc_sign_script(struct wbuf *w, const struct sd_sign_req *r);
+int proto_dec_sign_script(const uint8_t *body, size_t len, struct sd_sign_req *r, struct sd_err *e);
 void proto_enc_signature(struct wbuf *w, const uint8_t *p7, size_t len);
 int proto_dec_signature(const uint8_t *body, size_t len, const uint8_t **p7, size_t *p7len,
 			struct sd_err *e);

@@ -31,7 +31,7 @@ struct sd_audit_rec {
 	const char *key;	  /* key name as resolved ("" if unknown) */
 	const char *cert_serial;  /* hex */
 	const char *cert_sha1;	  /* hex thumbprint */
-	const char *subject_type; /* "cab" */
+	const char *subject_type; /* "cab" or "script" */
 	const char *digest_alg;	  /* as requested (escaped by the writer) */
 	const uint8_t *digest;
 	size_t digest_len;

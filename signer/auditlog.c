@@ -1,4 +1,7 @@
-/* The daemon's use of the audit log: a record per SIGN_CAB, checkpoints by a token key. */
+/*
+ * The daemon's use of the audit log: a record per SIGN_CAB and SIGN_SCRIPT,
+ * checkpoints by a token key.
+ */
 #include "signer/auditlog.h"
 
 #include <stdio.h>
@@ -68,9 +71,9 @@ void sd_auditlog_set_generation(struct signer *s, struct sd_keyset *ks)
 	sd_keyset_unref(old);
 }
 
-int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, const struct sd_sign_req *req,
-		     const struct sd_key *k, uint32_t result, const char *msg,
-		     const struct ts_token *tok, struct sd_err *e)
+int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, enum au_subject subject,
+		     const struct sd_sign_req *req, const struct sd_key *k, uint32_t result,
+		     const char *msg, const struct ts_token *tok, struct sd_err *e)
 {
 	struct sd_audit_rec r;
 	int ret;
@@ -84,7 +87,7 @@ int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, const struct 
 	r.gid = peer->gid;
 	r.exe = peer->exe;
 	r.exe_verified = peer->exe_verified;
-	r.subject_type = "cab";
+	r.subject_type = au_subject_name(subject); /* "cab" or "script" */
 	r.result = result;
 	r.message = result != 0 ? msg : NULL;
 	if (tok != NULL && tok->der != NULL) {

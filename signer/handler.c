@@ -72,9 +72,9 @@ static int check_revocation(struct signer *s, struct sd_keyset *ks, const struct
 	return 0;
 }
 
-int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
-		const struct sd_sign_req *req, const struct sd_key **used, uint8_t **p7,
-		size_t *p7len, struct ts_token *tok, struct sd_err *e)
+int sd_sign(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
+	    enum au_subject subject, const struct sd_sign_req *req, const struct sd_key **used,
+	    uint8_t **p7, size_t *p7len, struct ts_token *tok, struct sd_err *e)
 {
 	const struct md_name *m = NULL;
 	struct au_sign_params ap;
@@ -125,7 +125,7 @@ int sd_sign_cab(struct signer *s, struct sd_keyset *ks, const struct sd_peer *pe
 		return sd_err_set(e, SD_E_RATE_LIMITED, "uid %u exceeds limits.rate_per_uid (%u/s)",
 				  (unsigned)peer->uid, ks->cfg->limits.rate_per_uid);
 	memset(&ap, 0, sizeof(ap));
-	ap.subject = AU_SUBJECT_CAB;
+	ap.subject = subject; /* from the request type only: never from its content */
 	ap.md = m->md();
 	ap.digest = req->digest;
 	ap.digest_len = req->digest_len;
@@ -157,9 +157,10 @@ static void reply_error(struct signer *s, struct wbuf *out, const struct sd_err 
 	proto_enc_error(out, e->code, e->msg);
 }
 
-static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint8_t *body,
-			size_t len, struct wbuf *out)
+static void handle_sign(struct signer *s, const struct sd_peer *peer, uint8_t type,
+			const uint8_t *body, size_t len, struct wbuf *out)
 {
+	enum au_subject subject = type == SD_MSG_SIGN_SCRIPT ? AU_SUBJECT_SCRIPT : AU_SUBJECT_CAB;
 	struct sd_sign_req req;
 	struct sd_keyset *ks = NULL;
 	const struct sd_key *used = NULL;
@@ -170,18 +171,19 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint
 	int decoded, rc;
 	char dhex[2 * SD_DIGEST_MAX + 1] = "";
 
-	decoded = proto_dec_sign_cab(body, len, &req, &e) == 0;
+	decoded = (subject == AU_SUBJECT_SCRIPT ? proto_dec_sign_script(body, len, &req, &e)
+						: proto_dec_sign_cab(body, len, &req, &e)) == 0;
 	rc = -1;
 	if (decoded) {
 		ks = sd_current(s);
 		if (ks == NULL)
 			sd_err_set(&e, SD_E_TOKEN_UNAVAILABLE, "no keys are loaded");
 		else
-			rc = sd_sign_cab(s, ks, peer, &req, &used, &p7, &p7len, &tok, &e);
+			rc = sd_sign(s, ks, peer, subject, &req, &used, &p7, &p7len, &tok, &e);
 	}
 	/* Signed or refused, the record is on disk before the reply leaves. */
-	if (sd_auditlog_sign(s, peer, decoded ? &req : NULL, used, rc == 0 ? 0 : e.code, e.msg,
-			     &tok, &ae) != 0) {
+	if (sd_auditlog_sign(s, peer, subject, decoded ? &req : NULL, used, rc == 0 ? 0 : e.code,
+			     e.msg, &tok, &ae) != 0) {
 		LOG_E(&s->log, "audit: %s", ae.msg);
 		if (rc == 0) {
 			OPENSSL_free(p7);
@@ -196,10 +198,11 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, const uint
 	atomic_fetch_add(&s->ctr.signatures, 1);
 	if (req.digest_len <= SD_DIGEST_MAX)
 		sd_hex(req.digest, req.digest_len, dhex);
-	LOG_I(&s->log, "signed %s digest %s with key \"%s\" for uid %u pid %d%s%s%s%s",
-	      req.digest_alg, dhex, used->cfg->name, (unsigned)peer->uid, (int)peer->pid,
-	      tok.der != NULL ? ", timestamped by " : "", tok.der != NULL ? tok.tsa : "",
-	      tok.der != NULL ? " at " : "", tok.der != NULL ? tok.gen_time_text : "");
+	LOG_I(&s->log, "signed %s %s digest %s with key \"%s\" for uid %u pid %d%s%s%s%s",
+	      au_subject_name(subject), req.digest_alg, dhex, used->cfg->name, (unsigned)peer->uid,
+	      (int)peer->pid, tok.der != NULL ? ", timestamped by " : "",
+	      tok.der != NULL ? tok.tsa : "", tok.der != NULL ? " at " : "",
+	      tok.der != NULL ? tok.gen_time_text : "");
 	goto out;
 fail:
 	if (e.code == SD_E_INTERNAL || e.code == SD_E_AUDIT_UNAVAILABLE)
@@ -346,7 +349,8 @@ void sd_handle(struct signer *s, const struct sd_peer *peer, uint8_t type, const
 		proto_enc_hello_ok(out, SD_PROTO_VERSION, "signerd " SIGNERD_VERSION);
 		return;
 	case SD_MSG_SIGN_CAB:
-		handle_sign(s, peer, body, len, out);
+	case SD_MSG_SIGN_SCRIPT:
+		handle_sign(s, peer, type, body, len, out);
 		return;
 	case SD_MSG_GET_CERT:
 		handle_get_cert(s, body, len, out);

@@ -339,7 +339,7 @@ static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint
 		sl->done = 1;
 		return;
 	}
-	if (type != SD_MSG_SIGN_CAB) {
+	if (type != SD_MSG_SIGN_CAB && type != SD_MSG_SIGN_SCRIPT) {
 		/* Cheap requests are answered here, in order with the rest. */
 		sd_handle(sv->s, &c->peer, type, body, len, &sl->resp);
 		sl->done = 1;

@@ -71,6 +71,7 @@ if [ "$fuzz_seconds" -gt 0 ] && command -v clang >/dev/null; then
 		mkdir -p "$corpus"
 		case $name in
 		fuzz_cab) seeds=$top/tests/data/cab ;;
+		fuzz_script) seeds=$top/tests/data/script ;;
 		fuzz_config) seeds=$top/tests/data/config ;;
 		fuzz_crl) seeds=$top/tests/fuzz/seeds/crl ;;
 		fuzz_audit) seeds=$top/tests/fuzz/seeds/audit ;;

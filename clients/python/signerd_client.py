@@ -8,14 +8,12 @@ Protocol messages implemented (section 3 of the document):
 
     HELLO / HELLO_OK          SignerdClient.hello()
     SIGN_CAB / SIGNATURE      SignerdClient.sign_cab(), .sign_cab_many()
+    SIGN_SCRIPT / SIGNATURE   SignerdClient.sign_script()
     GET_CERT / CERT           SignerdClient.get_cert()
     LIST_KEYS / KEYS          SignerdClient.list_keys()
     STATUS / STATUS_OK        SignerdClient.status()
     ERROR                     raised as SignerdError(code, name, message)
 
-Not implemented: script signing (PowerShell Authenticode, types 0x20-0x2f).
-The range is reserved in the protocol, but signerd does not speak it yet and
-the document defines no message in it, so there is nothing to implement.
 The admin channel (0x40-0x4f) is left to `signer admin`.
 
 CAB support (sections 4 and 5): cab_digest() computes the Authenticode digest
@@ -27,11 +25,22 @@ the key's certificate) with a small DER walker. It does not check the
 cryptographic signature itself: the standard library has no RSA or ECDSA;
 use `osslsigncode verify` or `signer verify-cab` for that.
 
+PowerShell scripts (section 5.4): script_parse() checks the encoding (UTF-8,
+UTF-8 with a byte-order mark, UTF-16LE) and any existing signature block,
+script_digest() hashes the text as UTF-16LE with the byte-order mark, and
+script_embed() appends (or replaces) the signature block in the script's own
+encoding. check_signature(..., subject="script") insists on a script
+signature (SPC_SIPINFO_OBJID), so that a CAB signature is never embedded in a
+script or the reverse.
+
 Command line (exit status 0 ok, 1 refused or failed, 2 usage error):
 
     signerd_client.py [--socket PATH] sign-cab [--key K] [--digest ALG]
                       [--program P] [--url U] -o OUT IN.cab
     signerd_client.py digest-cab [--digest ALG] IN.cab
+    signerd_client.py [--socket PATH] sign-script [--key K] [--digest ALG]
+                      [--program P] [--url U] -o OUT IN.ps1
+    signerd_client.py digest-script [--digest ALG] IN.ps1
     signerd_client.py [--socket PATH] cert [--key K] [--pem] [--chain] -o FILE
     signerd_client.py [--socket PATH] keys
     signerd_client.py [--socket PATH] status
@@ -40,10 +49,12 @@ The socket is --socket, else $SIGNERD_SOCKET, else /run/signerd/signerd.sock.
 """
 
 import argparse
+import array
 import base64
 import errno
 import hashlib
 import os
+import re
 import select
 import selectors
 import socket
@@ -57,9 +68,13 @@ __all__ = [
     "SignerdError",
     "ProtocolError",
     "CabError",
+    "ScriptError",
     "SignatureCheckError",
     "cab_digest",
     "cab_embed",
+    "script_parse",
+    "script_digest",
+    "script_embed",
     "check_signature",
     "write_file_atomic",
     "DIGEST_LENGTHS",
@@ -81,6 +96,7 @@ LIST_KEYS = 0x14
 KEYS = 0x15
 STATUS = 0x16
 STATUS_OK = 0x17
+SIGN_SCRIPT = 0x20
 ERROR = 0x7F
 
 # Section 3.3: field maxima of SIGN_CAB and GET_CERT, and digest lengths.
@@ -138,6 +154,10 @@ class ProtocolError(Exception):
 
 class CabError(Exception):
     """The file is not a CAB this client can sign (section 5's refusals)."""
+
+
+class ScriptError(Exception):
+    """The file is not a PowerShell script this client can sign (section 5.4's refusals)."""
 
 
 class SignatureCheckError(Exception):
@@ -228,8 +248,9 @@ def _frame(msg_type, body=b""):
     return struct.pack(">IB", 1 + len(body), msg_type) + bytes(body)
 
 
-def encode_sign_cab(digest, alg="sha256", key="", program=None, url=None):
-    """The SIGN_CAB frame (section 3.3), length prefix included."""
+def encode_sign_cab(digest, alg="sha256", key="", program=None, url=None, msg_type=SIGN_CAB):
+    """The SIGN_CAB frame (section 3.3), length prefix included; with
+    msg_type=SIGN_SCRIPT, the SIGN_SCRIPT frame (section 3.13, the same body)."""
     if not isinstance(digest, (bytes, bytearray)):
         raise TypeError("digest must be bytes")
     if len(digest) > MAX_DIGEST:
@@ -240,7 +261,12 @@ def encode_sign_cab(digest, alg="sha256", key="", program=None, url=None):
     w.blob(bytes(digest))
     w.string(program or "", MAX_PROGRAM, "program name")
     w.string(url or "", MAX_URL, "URL")
-    return _frame(SIGN_CAB, w.buf)
+    return _frame(msg_type, w.buf)
+
+
+def encode_sign_script(digest, alg="sha256", key="", program=None, url=None):
+    """The SIGN_SCRIPT frame (section 3.13), length prefix included."""
+    return encode_sign_cab(digest, alg, key, program, url, SIGN_SCRIPT)
 
 
 def _decode_error(body):
@@ -499,6 +525,11 @@ class SignerdClient:
     def sign_cab(self, digest, alg="sha256", key="", program=None, url=None):
         """SIGN_CAB: returns the DER ContentInfo (SIGNATURE.pkcs7)."""
         return self._call(encode_sign_cab(digest, alg, key, program, url), SIGNATURE, _decode_signature)
+
+    def sign_script(self, digest, alg="sha256", key="", program=None, url=None):
+        """SIGN_SCRIPT: a PowerShell script digest (section 5.4); returns the DER
+        ContentInfo, a script signature (SPC_SIPINFO_OBJID)."""
+        return self._call(encode_sign_script(digest, alg, key, program, url), SIGNATURE, _decode_signature)
 
     def sign_cab_many(self, digests, alg="sha256", key="", program=None, url=None, window=64, return_errors=False):
         """Pipelined SIGN_CAB: one request per digest, the answers in the same order.
@@ -841,6 +872,215 @@ def write_file_atomic(path, data, mode=None):
 
 
 # ---------------------------------------------------------------------------
+# PowerShell scripts (section 5.4)
+
+MAX_SCRIPT_SIZE = 64 << 20
+_SIG_HEADER = "# SIG # Begin signature block"
+_SIG_FOOTER = "# SIG # End signature block"
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+_SURROGATE_ERROR = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
+
+
+class ScriptLayout:
+    """What script_parse() found: encoding ("UTF-8", "UTF-8 with BOM",
+    "UTF-16LE"), text_len (bytes signed), block_line (1-based line of an
+    existing block, 0 when none), signature (its DER, or None) and
+    bomless_non_ascii (UTF-8 without a BOM holding non-ASCII text: Windows
+    PowerShell 5.1 reads such a file as ANSI)."""
+
+    def __init__(self, encoding, unit, text_len, block_line, signature, bomless_non_ascii):
+        self.encoding = encoding
+        self.unit = unit
+        self.text_len = text_len
+        self.block_line = block_line
+        self.signature = signature
+        self.bomless_non_ascii = bomless_non_ascii
+
+
+def _script_units(data, name):
+    """(encoding, unit, bom units, the file as a str of code units)."""
+    n = len(data)
+    if n == 0:
+        raise ScriptError("%s: the script is empty" % name)
+    if n > MAX_SCRIPT_SIZE:
+        raise ScriptError("%s: the script is %d bytes, at most %d" % (name, n, MAX_SCRIPT_SIZE))
+    for bom, what in ((b"\x00\x00\xfe\xff", "UTF-32BE (byte-order mark 00 00 FE FF)"),
+                      (b"\xff\xfe\x00\x00", "UTF-32LE (byte-order mark FF FE 00 00)"),
+                      (b"\xfe\xff", "UTF-16BE (byte-order mark FE FF)")):
+        if data.startswith(bom):
+            raise ScriptError("%s: the script is %s; save it as UTF-8 or UTF-16LE" % (name, what))
+    if data.startswith(b"\xff\xfe"):
+        if n % 2:
+            raise ScriptError(
+                "%s: the script is UTF-16LE (byte-order mark FF FE) but %d bytes long: "
+                "an odd length cannot be UTF-16" % (name, n)
+            )
+        # One str character per 16-bit unit: a decoder would join surrogate pairs.
+        units = array.array("H", data)
+        if sys.byteorder == "big":
+            units.byteswap()
+        return "UTF-16LE", 2, 1, "".join(map(chr, units))
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "UTF-8 with BOM", 1, 3, data.decode("latin-1")
+    return "UTF-8", 1, 0, data.decode("latin-1")
+
+
+def _script_check_text(data, u, unit, bom, end, name):
+    """The signed text u[:end] is valid in its encoding and holds no NUL."""
+    line = lambda i: u.count("\n", 0, i) + 1
+    if unit == 1:
+        raw = data[:end]
+        nul = raw.find(b"\0")
+        try:
+            raw.decode("utf-8")
+            bad = -1
+        except UnicodeDecodeError as e:
+            bad = e.start
+        if nul >= 0 and (bad < 0 or nul <= bad):
+            raise ScriptError(
+                "%s: NUL byte at offset %d (line %d): a script is text (UTF-16 without a "
+                "byte-order mark is not supported)" % (name, nul, line(nul))
+            )
+        if bad >= 0:
+            raise ScriptError(
+                "%s: invalid UTF-8 at offset %d (line %d); save the script as UTF-8 or UTF-16LE"
+                % (name, bad, line(bad))
+            )
+        return
+    text = u[:end]
+    nul = text.find("\0", bom)
+    m = _SURROGATE_ERROR.search(text, bom)
+    if nul >= 0 and (m is None or nul < m.start()):
+        raise ScriptError("%s: NUL character at offset %d (line %d) of the UTF-16LE script" % (name, 2 * nul, line(nul)))
+    if m is not None:
+        i = m.start()
+        why = "a high surrogate without a low one" if text[i] < "\udc00" else "a low surrogate without a high one"
+        raise ScriptError("%s: invalid UTF-16LE at offset %d (line %d): %s" % (name, 2 * i, line(i), why))
+
+
+def _script_block(u, hdr, first_line, name):
+    """The block from the header at hdr to the end: its DER, or ScriptError."""
+
+    def get_line(ls):
+        lf = u.find("\n", ls)
+        end = lf if lf >= 0 else len(u)
+        crlf = lf >= 0 and end > ls and u[end - 1] == "\r"
+        return u[ls : end - crlf], (lf + 1 if lf >= 0 else len(u))
+
+    bad = "%s: malformed signature block" % name
+    text, nxt = get_line(hdr)
+    if text != _SIG_HEADER:
+        raise ScriptError('%s: line %d starts with "%s" but holds more' % (bad, first_line, _SIG_HEADER))
+    b64 = []
+    line = first_line
+    while True:
+        line += 1
+        if nxt >= len(u):
+            raise ScriptError('%s: no "%s" line after the "%s" on line %d' % (bad, _SIG_FOOTER, _SIG_HEADER, first_line))
+        text, nxt = get_line(nxt)
+        if text == _SIG_FOOTER:
+            break
+        if len(text) < 3 or not text.startswith("# "):
+            raise ScriptError('%s: line %d is not "# " followed by base64' % (bad, line))
+        for c in text[2:]:
+            if c not in _B64_CHARS:
+                raise ScriptError("%s: line %d holds a character that is not base64 (0x%02x)" % (bad, line, ord(c)))
+        b64.append(text[2:])
+    if u[nxt:].strip(" \t\r\n"):
+        raise ScriptError('%s: text after "%s" on line %d (the block must end the file)' % (bad, _SIG_FOOTER, line))
+    b64 = "".join(b64)
+    at = "%s: malformed signature block at line %d" % (name, first_line)
+    if not b64 or len(b64) % 4:
+        raise ScriptError("%s: the base64 is not a whole number of 4-character groups" % at)
+    pad = b64.find("=")
+    if pad >= 0 and (pad < len(b64) - 2 or b64[pad:] not in ("=", "==")):
+        raise ScriptError("%s: base64 padding '=' in the middle of the data" % at)
+    der = base64.b64decode(b64)
+    if _der_seq_len(der, 0, len(der)) != len(der):
+        raise ScriptError("%s: the %d decoded bytes are not one DER SEQUENCE" % (at, len(der)))
+    return der
+
+
+def script_parse(data, name="script"):
+    """Check a PowerShell script (bytes) as section 5.4 says: a ScriptLayout, or ScriptError."""
+    data = bytes(data)
+    enc, unit, bom, u = _script_units(data, name)
+    n = len(u)
+    hdr = -1
+    if u.startswith(_SIG_HEADER, bom):
+        hdr = bom
+    else:
+        ls = 0
+        while ls < n:
+            if u.startswith(_SIG_HEADER, ls):
+                hdr = ls
+                break
+            lf = u.find("\n", ls)
+            if lf < 0:
+                break
+            ls = lf + 1
+    text_end, block_line = n, 0
+    if hdr >= 0:
+        block_line = u.count("\n", 0, hdr) + 1
+        if hdr == bom:
+            raise ScriptError("%s: the file starts with a signature block: there is no script text to sign" % name)
+        lf = u.find("\n", hdr)
+        crlf = lf > hdr and u[lf - 1] == "\r"
+        text_end = hdr - 1
+        if crlf:
+            if text_end == 0 or u[text_end - 1] != "\r":
+                raise ScriptError(
+                    "%s: malformed signature block: line %d ends in CR LF but the line before it does not"
+                    % (name, block_line)
+                )
+            text_end -= 1
+        elif lf >= 0 and text_end > 0 and u[text_end - 1] == "\r":
+            raise ScriptError(
+                "%s: malformed signature block: line %d ends in LF but the line before it in CR LF" % (name, block_line)
+            )
+        if text_end <= bom:
+            raise ScriptError("%s: the file holds only a signature block: there is no script text to sign" % name)
+    if text_end <= bom:
+        raise ScriptError("%s: the script holds only a byte-order mark: there is no text to sign" % name)
+    _script_check_text(data, u, unit, bom, text_end, name)
+    signature = _script_block(u, hdr, block_line, name) if hdr >= 0 else None
+    non_ascii = enc == "UTF-8" and any(b >= 0x80 for b in data[:text_end])
+    return ScriptLayout(enc, unit, text_end * unit, block_line, signature, non_ascii)
+
+
+def script_digest(data, alg="sha256", name="script"):
+    """Authenticode digest of a PowerShell script: its text as UTF-16LE, BOM
+    included, without any signature block (section 5.4)."""
+    if alg not in DIGEST_LENGTHS:
+        raise ValueError("unknown digest algorithm %r (sha1, sha256, sha384, sha512)" % alg)
+    lay = script_parse(data, name)
+    text = bytes(data[: lay.text_len])
+    if lay.unit == 1:
+        text = text.decode("utf-8").encode("utf-16-le")
+    return hashlib.new(alg, text).digest()
+
+
+def script_embed(data, pkcs7, name="script"):
+    """The signed script: its text, then a signature block holding pkcs7, in the
+    script's own encoding; an existing block is replaced."""
+    pkcs7 = bytes(pkcs7)
+    if _der_seq_len(pkcs7, 0, len(pkcs7)) != len(pkcs7):
+        raise SignatureCheckError("the signature to embed is not a single DER SEQUENCE")
+    lay = script_parse(data, name)
+    b64 = base64.b64encode(pkcs7).decode("ascii")
+    block = "\r\n" + _SIG_HEADER
+    block += "".join("\r\n# " + b64[i : i + 64] for i in range(0, len(b64), 64))
+    block += "\r\n" + _SIG_FOOTER + "\r\n"
+    return bytes(data[: lay.text_len]) + block.encode("utf-16-le" if lay.unit == 2 else "ascii")
+
+
+def script_name_ok(path):
+    """Whether path names a PowerShell script (.ps1, .psm1, .psd1, any case)."""
+    base = os.path.basename(path).lower()
+    return any(base.endswith(ext) and len(base) > len(ext) for ext in (".ps1", ".psm1", ".psd1"))
+
+
+# ---------------------------------------------------------------------------
 # Checking the returned PKCS#7 (section 4): a minimal DER walker
 
 
@@ -860,6 +1100,11 @@ def _oid(dotted):
 _OID_SIGNED_DATA = _oid("1.2.840.113549.1.7.2")
 _OID_SPC_INDIRECT = _oid("1.3.6.1.4.1.311.2.1.4")
 _OID_SPC_CAB_DATA = _oid("1.3.6.1.4.1.311.2.1.25")
+_OID_SPC_SIPINFO = _oid("1.3.6.1.4.1.311.2.1.30")
+# The PowerShell SIP's SpcSipInfo value (section 4), a whole TLV.
+_SIPINFO_PS = bytes.fromhex(
+    "3026020301000004101fcc3b60594b084eb724d2c6297ef351020100020100020100020100020100"
+)
 _OID_DIGEST = {
     "sha1": _oid("1.3.14.3.2.26"),
     "sha256": _oid("2.16.840.1.101.3.4.2.1"),
@@ -905,10 +1150,13 @@ def _issuer_serial_of_cert(cert):
     return cert[pos:ie], serial
 
 
-def check_signature(pkcs7, digest, alg, leaf_cert=None):
+def check_signature(pkcs7, digest, alg, leaf_cert=None, subject="cab"):
     """Section 4's careful-client checks: a SignedData over SPC_INDIRECT_DATA with
-    SPC_CAB_DATA, whose DigestInfo carries exactly `alg` and `digest`, with one
+    SPC_CAB_DATA (subject "cab") or SPC_SIPINFO with the PowerShell SIP (subject
+    "script"), whose DigestInfo carries exactly `alg` and `digest`, with one
     SignerInfo that names leaf_cert (when given). Raises SignatureCheckError."""
+    if subject not in ("cab", "script"):
+        raise ValueError("subject must be 'cab' or 'script'")
     d = pkcs7
     s, e = _der(d, 0, len(d), 0x30, "ContentInfo")
     if e != len(d):
@@ -931,8 +1179,16 @@ def check_signature(pkcs7, digest, alg, leaf_cert=None):
     s2, e2 = _der(d, s2, e2, 0x30, "SpcIndirectDataContent")
     ds, de = _der(d, s2, e2, 0x30, "SpcIndirectDataContent.data")
     ts, te = _der(d, ds, de, 0x06, "data.type")
-    if d[ts:te] != _OID_SPC_CAB_DATA:
-        raise SignatureCheckError("PKCS#7: the indirect data is not SPC_CAB_DATA")
+    kinds = {_OID_SPC_CAB_DATA: "cab", _OID_SPC_SIPINFO: "script"}
+    got = kinds.get(bytes(d[ts:te]))
+    if got != subject:
+        if got is not None:
+            raise SignatureCheckError("PKCS#7: this is a %s signature, not a %s signature" % (got, subject))
+        raise SignatureCheckError(
+            "PKCS#7: the indirect data is not %s" % ("SPC_CAB_DATA" if subject == "cab" else "SPC_SIPINFO")
+        )
+    if subject == "script" and d[te:de] != _SIPINFO_PS:
+        raise SignatureCheckError("PKCS#7: the SpcSipInfo is not the PowerShell SIP's")
     ms, me = _der(d, de, e2, 0x30, "messageDigest (DigestInfo)")
     as_, ae = _der(d, ms, me, 0x30, "DigestInfo.digestAlgorithm")
     os_, oe = _der(d, as_, ae, 0x06, "digestAlgorithm OID")
@@ -999,6 +1255,50 @@ def _cmd_sign_cab(args, client):
     pkcs7 = client.sign_cab(digest, args.digest, args.key, args.program, args.url)
     check_signature(pkcs7, digest, args.digest, certs[0])
     write_file_atomic(args.output, cab_embed(data, pkcs7, args.input), _default_mode())
+    return EXIT_OK
+
+
+def _warn_script(path, lay):
+    if lay.bomless_non_ascii:
+        sys.stderr.write(
+            "signerd_client.py: warning: %s is UTF-8 without a byte-order mark and holds non-ASCII "
+            "text: Windows PowerShell 5.1 reads such a file in the ANSI code page, so the signature "
+            "may not verify there; save it as UTF-8 with BOM or UTF-16LE\n" % path
+        )
+
+
+def _read_script(path):
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ScriptError("%s: not a regular file" % path)
+        data = f.read(MAX_SCRIPT_SIZE + 1)
+    lay = script_parse(data, path)
+    _warn_script(path, lay)
+    return data
+
+
+def _cmd_sign_script(args, client):
+    if not script_name_ok(args.input):
+        sys.stderr.write(
+            "signerd_client.py: usage error: %s is not a PowerShell script name (.ps1, .psm1 or .psd1)\n"
+            % args.input
+        )
+        return EXIT_USAGE
+    data = _read_script(args.input)
+    digest = script_digest(data, args.digest, args.input)
+    certs = client.get_cert(args.key)
+    pkcs7 = client.sign_script(digest, args.digest, args.key, args.program, args.url)
+    check_signature(pkcs7, digest, args.digest, certs[0], subject="script")
+    signed = script_embed(data, pkcs7, args.input)
+    if script_digest(signed, args.digest, args.output) != digest:
+        raise SignatureCheckError("the signed script does not hash to the signed digest")
+    write_file_atomic(args.output, signed, _default_mode())
+    return EXIT_OK
+
+
+def _cmd_digest_script(args, client):
+    print(script_digest(_read_script(args.input), args.digest, args.input).hex())
     return EXIT_OK
 
 
@@ -1074,6 +1374,21 @@ def _parser():
     s.add_argument("input", metavar="IN.cab")
     s.set_defaults(func=_cmd_digest_cab, needs_server=False)
 
+    s = sub.add_parser("sign-script", help="sign a PowerShell script (.ps1, .psm1, .psd1) through signerd")
+    _socket_opt(s)
+    s.add_argument("--key", default="", help="key name (default: the server's default key)")
+    s.add_argument("--digest", default="sha256", choices=algs)
+    s.add_argument("--program", help="SpcSpOpusInfo program name")
+    s.add_argument("--url", help="SpcSpOpusInfo more-info URL")
+    s.add_argument("-o", "--output", required=True, help="signed script to write (atomically)")
+    s.add_argument("input", metavar="IN.ps1")
+    s.set_defaults(func=_cmd_sign_script, needs_server=True)
+
+    s = sub.add_parser("digest-script", help="print a PowerShell script's Authenticode digest (offline)")
+    s.add_argument("--digest", default="sha256", choices=algs)
+    s.add_argument("input", metavar="IN.ps1")
+    s.set_defaults(func=_cmd_digest_script, needs_server=False)
+
     s = sub.add_parser("cert", help="write a key's certificate")
     _socket_opt(s)
     s.add_argument("--key", default="", help="key name (default: the server's default key)")
@@ -1099,7 +1414,7 @@ def main(argv=None):
         return args.func(args, client)
     except SignerdError as e:
         sys.stderr.write("signerd_client.py: %s\n" % e)
-    except (CabError, SignatureCheckError, ProtocolError, ConnectionError, TimeoutError, ValueError) as e:
+    except (CabError, ScriptError, SignatureCheckError, ProtocolError, ConnectionError, TimeoutError, ValueError) as e:
         sys.stderr.write("signerd_client.py: %s\n" % e)
     except OSError as e:
         where = " %s" % e.filename if e.filename else ""

@@ -3,6 +3,9 @@
 # real daemon: its CAB digest equals `signer digest-cab`, the CABs it signs and
 # embeds pass `osslsigncode verify`, pipelined signing answers in order, ERROR
 # replies become SignerdError with the right code, and keys/status/cert work.
+# PowerShell scripts: its digest equals `signer digest-script` for every
+# encoding, the scripts it signs (SIGN_SCRIPT) pass `osslsigncode verify`, and
+# it refuses malformed scripts with signer's messages.
 BIN=$1
 CLIENT_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$CLIENT_DIR/../../tests/integration/lib.sh"
@@ -486,6 +489,104 @@ for how in ("single", "pipelined"):
     print("ok   %s: a connection-time refusal is reported as NOT_AUTHORIZED" % how)
 srv.close()
 EOF
+
+note "PowerShell scripts: digests equal signer digest-script, signatures pass osslsigncode"
+mkdir -p "$T/ps" && cd "$T/ps"
+pyrun "$T/ps" <<'EOF'
+import sys
+t = sys.argv[1]
+intl = 'Write-Host "Gr\u00fc\u00dfe \u2603 \U0001F600"\r\n$x = 1\r\n'
+files = {
+    "ascii.ps1": b'Write-Host "hello"\r\n$x = 1\r\n',
+    "nobom.ps1": intl.encode(),
+    "bom.ps1": b"\xef\xbb\xbf" + intl.encode(),
+    "u16.ps1": b"\xff\xfe" + intl.encode("utf-16le"),
+    "lf.psm1": b"function F { 1 }\n",
+    "nonl.psd1": b"@{ ModuleVersion = '1.0' }",
+    # refused, with the same message as signer's
+    "bad-be.ps1": b"\xfe\xff\x00W",
+    "bad-utf8.ps1": b"x\n\xed\xa0\x80",
+    "bad-nul.ps1": b"ab\x00",
+    "bad-odd.ps1": b"\xff\xfeW\x00\n",
+    "bad-surrogate.ps1": b"\xff\xfeW\x00\x00\xdc",
+    "bad-u32.ps1": b"\xff\xfe\x00\x00W\x00\x00\x00",
+    "bad-after.ps1": b"x\r\n# SIG # Begin signature block\r\n# MAMCAQU=\r\n# SIG # End signature block\r\nmore\r\n",
+    "bad-noend.ps1": b"x\r\n# SIG # Begin signature block\r\n# MAMCAQU=\r\n",
+    "bad-b64.ps1": b"x\r\n# SIG # Begin signature block\r\n# MA==\r\n# MAMC\r\n# SIG # End signature block\r\n",
+    "bad-der.ps1": b"x\r\n# SIG # Begin signature block\r\n# QUJD\r\n# SIG # End signature block\r\n",
+    "bad-first.ps1": b"# SIG # Begin signature block\r\n# MAMCAQU=\r\n# SIG # End signature block\r\n",
+    "bad-mixed.ps1": b"x\n# SIG # Begin signature block\r\n# MAMCAQU=\r\n# SIG # End signature block\r\n",
+}
+for name, data in files.items():
+    open("%s/%s" % (t, name), "wb").write(data)
+EOF
+osslsigncode sign -certs "$T/other.pem" -key "$T/other.key" -h sha256 -in u16.ps1 -out ossl-u16.ps1 >/dev/null
+osslsigncode sign -certs "$T/other.pem" -key "$T/other.key" -h sha256 -in nobom.ps1 -out ossl-nobom.ps1 >/dev/null
+"$BIN/signer" sign-script -o signer-bom.ps1 bom.ps1
+for f in ascii.ps1 nobom.ps1 bom.ps1 u16.ps1 lf.psm1 nonl.psd1 ossl-u16.ps1 ossl-nobom.ps1 signer-bom.ps1; do
+	for alg in sha256 sha1 sha384 sha512; do
+		want=$("$BIN/signer" digest-script --digest $alg "$f" 2>/dev/null)
+		got=$(py digest-script --digest $alg "$f" 2>/dev/null)
+		[ "${#want}" -ge 40 ] || fail "signer digest-script printed '$want'"
+		[ "$got" = "$want" ] || fail "$f $alg: python $got, signer $want"
+	done
+	echo "ok   $f: digests agree"
+done
+for f in ascii.ps1 nobom.ps1 bom.ps1 u16.ps1 lf.psm1 nonl.psd1 ossl-u16.ps1 signer-bom.ps1; do
+	py sign-script -o "py-$f" "$f" 2>"$T/warn"
+	osslsigncode verify -CAfile "$T/wsus.pem" -in "py-$f" >"$T/verify.out" 2>&1 ||
+		{ cat "$T/verify.out"; fail "osslsigncode rejects py-$f"; }
+	qgrep "Signature verification: ok" "$T/verify.out" || fail "py-$f: no good signature"
+	"$BIN/signer" verify-script --ca "$T/wsus.pem" "py-$f" >/dev/null || fail "signer verify-script rejects py-$f"
+	echo "ok   py sign-script $f"
+done
+# The same layout as signer writes: the same text, a block of the same size.
+"$BIN/signer" sign-script -o signer-u16.ps1 u16.ps1
+cmp -s -n "$(stat -c %s u16.ps1)" py-u16.ps1 signer-u16.ps1 || fail "the signed text differs"
+[ "$(stat -c %s py-u16.ps1)" = "$(stat -c %s signer-u16.ps1)" ] || fail "python and signer blocks differ in size"
+py sign-script -o py-nobom.ps1 nobom.ps1 2>"$T/warn"
+qgrep "warning: nobom.ps1 is UTF-8 without a byte-order mark" "$T/warn" || fail "no BOM-less warning: $(cat "$T/warn")"
+for f in bad-*.ps1; do
+	expect_fail 1 py digest-script "$f"
+	pymsg=$(sed 's/^signerd_client.py: //' "$T/err")
+	expect_fail 1 "$BIN/signer" digest-script "$f"
+	cmsg=$(sed 's/^signer: //' "$T/err")
+	[ "$pymsg" = "$cmsg" ] || fail "$f: python says '$pymsg', signer says '$cmsg'"
+	expect_fail 1 py sign-script -o "out-$f" "$f"
+	[ ! -e "out-$f" ] || fail "an output was written for $f"
+	echo "ok   $f refused: $pymsg"
+done
+cp ascii.ps1 script.txt
+expect_fail 2 py sign-script -o out.txt script.txt
+qgrep "not a PowerShell script name" "$T/err" || fail "extension message: $(cat "$T/err")"
+pyrun <<'EOF'
+import hashlib
+from signerd_client import SignerdClient, SignerdError, SignatureCheckError, check_signature
+d = hashlib.sha256(b"script").digest()
+with SignerdClient() as c:
+    leaf = c.get_cert()[0]
+    script_sig = c.sign_script(d)
+    cab_sig = c.sign_cab(d)
+    check_signature(script_sig, d, "sha256", leaf, subject="script")
+    check_signature(cab_sig, d, "sha256", leaf)
+    for sig, subject, want in ((cab_sig, "script", "this is a cab signature, not a script signature"),
+                               (script_sig, "cab", "this is a script signature, not a cab signature")):
+        try:
+            check_signature(sig, d, "sha256", leaf, subject=subject)
+            raise AssertionError("accepted: " + want)
+        except SignatureCheckError as e:
+            assert want in str(e), str(e)
+    # SIGN_SCRIPT answers errors as SIGN_CAB does.
+    for digest, kw, code in ((d, dict(key="nope"), 3), (d, dict(key="retired"), 4),
+                             (bytes(20), dict(alg="sha1"), 5), (bytes(20), {}, 6)):
+        try:
+            c.sign_script(digest, **kw)
+            raise AssertionError("no error for %r" % kw)
+        except SignerdError as e:
+            assert e.code == code, (kw, e.code, e.message)
+print("ok   sign_script: script and CAB signatures are never mixed up; errors as for SIGN_CAB")
+EOF
+cd "$T"
 
 note "keys, status, cert"
 py keys >"$T/keys"

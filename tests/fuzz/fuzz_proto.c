@@ -17,7 +17,8 @@ static void check(int cond)
 		abort();
 }
 
-static void fuzz_sign_cab(const uint8_t *body, size_t len)
+/* SIGN_CAB, and SIGN_SCRIPT (the same body under its own type). */
+static void fuzz_sign(const uint8_t *body, size_t len, int script)
 {
 	struct sd_sign_req r, r2;
 	struct sd_err e;
@@ -26,13 +27,18 @@ static void fuzz_sign_cab(const uint8_t *body, size_t len)
 	const uint8_t *b2;
 	size_t l2, consumed;
 
-	if (proto_dec_sign_cab(body, len, &r, &e) != 0)
+	if ((script ? proto_dec_sign_script(body, len, &r, &e)
+		    : proto_dec_sign_cab(body, len, &r, &e)) != 0)
 		return;
 	wbuf_init(&w, SD_FRAME_MAX + 4);
-	proto_enc_sign_cab(&w, &r);
+	if (script)
+		proto_enc_sign_script(&w, &r);
+	else
+		proto_enc_sign_cab(&w, &r);
 	check(!wbuf_failed(&w));
 	check(proto_frame_peek(w.p, w.len, &type, &b2, &l2, &consumed) == 1);
-	check(type == SD_MSG_SIGN_CAB && l2 == len && memcmp(b2, body, len) == 0);
+	check(type == (script ? SD_MSG_SIGN_SCRIPT : SD_MSG_SIGN_CAB) && l2 == len &&
+	      memcmp(b2, body, len) == 0);
 	check(proto_dec_sign_cab(b2, l2, &r2, &e) == 0);
 	check(strcmp(r.key, r2.key) == 0 && r.digest_len == r2.digest_len);
 	wbuf_free(&w);
@@ -75,7 +81,8 @@ static void fuzz_body(const uint8_t *body, size_t len)
 
 	(void)proto_dec_hello(body, len, &u, &e);
 	(void)proto_dec_hello_ok(body, len, &u, s, sizeof(s), &e);
-	fuzz_sign_cab(body, len);
+	fuzz_sign(body, len, 0);
+	fuzz_sign(body, len, 1);
 	(void)proto_dec_signature(body, len, &p, &n, &e);
 	(void)proto_dec_get_cert(body, len, key, sizeof(key), &e);
 	if (proto_dec_cert(body, len, ders, lens, SD_CERTS_MAX, &n, &e) == 0)

@@ -1,7 +1,8 @@
 /*
  * Unit tests for authenticode/: au_build round trips checked at the byte
  * level, must-fail forgeries for au_verify, interop with osslsigncode's
- * output (tests/data/authenticode, see make-fixtures.sh), and
+ * output (tests/data/authenticode, see make-fixtures.sh), the script
+ * subject (SPC_SIPINFO_OBJID, refused as CAB and the reverse), and
  * au_verify_chain.
  */
 #include <CUnit/Basic.h>
@@ -142,13 +143,13 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
 	return c;
 }
 
-static int build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) * chain, const EVP_MD *md,
-		 const uint8_t *digest, const char *program, const char *url, uint8_t **der,
-		 size_t *len, struct sd_err *e)
+static int build_subject(enum au_subject subject, EVP_PKEY *key, X509 *cert, STACK_OF(X509) * chain,
+			 const EVP_MD *md, const uint8_t *digest, const char *program,
+			 const char *url, uint8_t **der, size_t *len, struct sd_err *e)
 {
 	struct tsigner t = {key, 0, 0};
 	struct au_sign_params p = {
-	    .subject = AU_SUBJECT_CAB,
+	    .subject = subject,
 	    .md = md,
 	    .digest = digest,
 	    .digest_len = (size_t)EVP_MD_get_size(md),
@@ -161,6 +162,14 @@ static int build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) * chain, const EVP_MD
 	};
 
 	return au_build(&p, der, len, e);
+}
+
+static int build(EVP_PKEY *key, X509 *cert, STACK_OF(X509) * chain, const EVP_MD *md,
+		 const uint8_t *digest, const char *program, const char *url, uint8_t **der,
+		 size_t *len, struct sd_err *e)
+{
+	return build_subject(AU_SUBJECT_CAB, key, cert, chain, md, digest, program, url, der, len,
+			     e);
 }
 
 static long find(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
@@ -521,7 +530,11 @@ static void test_forge_flips(void)
 	/* the CAB data OID, not re-signed (see test_forge_resigned for re-signed) */
 	memcpy(copy, der, len);
 	copy[(ind - der) + 4 + 11] = 0x1e;
-	expect_fail(copy, len, "data type is not SPC_CAB_DATA_OBJID");
+	expect_fail(copy, len, "this is a script signature, not a cab signature");
+	copy[(ind - der) + 4 + 11] = 0x1f;
+	expect_fail(copy, len,
+		    "data type is not SPC_CAB_DATA_OBJID (1.3.6.1.4.1.311.2.1.25); this is not a "
+		    "cab signature");
 
 	/* the content type OID (1.3.6.1.4.1.311.2.1.4 -> .5) */
 	at = find(der, len, oid_spc_indirect, sizeof(oid_spc_indirect));
@@ -663,7 +676,7 @@ static void test_forge_resigned(void)
 	CU_ASSERT_FATAL(content->data[4] == 0x06 && content->data[15] == 0x19);
 	content->data[15] = 0x1e;
 	resign(p7, fx.rsa);
-	check_p7(p7, "data type is not SPC_CAB_DATA_OBJID");
+	check_p7(p7, "this is a script signature, not a cab signature");
 	PKCS7_free(p7);
 
 	/* contentType attribute = pkcs7-data, correctly signed */
@@ -970,14 +983,14 @@ static void pki_free(struct pki *k)
  * au_build_reference (the PKCS7-object encoder au_build used before),
  * au_build and au_build_prepared give the same bytes, which au_verify accepts.
  */
-static void same_bytes(const struct au_prepared *pr, EVP_PKEY *key, X509 *cert,
-		       STACK_OF(X509) * chain, const EVP_MD *md, const char *program,
-		       const char *url, time_t when)
+static void same_bytes_subject(enum au_subject subject, const struct au_prepared *pr, EVP_PKEY *key,
+			       X509 *cert, STACK_OF(X509) * chain, const EVP_MD *md,
+			       const char *program, const char *url, time_t when)
 {
 	uint8_t digest[EVP_MAX_MD_SIZE], *ref = NULL, *built = NULL, *prep = NULL;
 	size_t ref_len = 0, built_len = 0, prep_len = 0, dlen = (size_t)EVP_MD_get_size(md);
 	struct csigner c = {.t = {key, 0, 0}};
-	struct au_sign_params p = {.subject = AU_SUBJECT_CAB,
+	struct au_sign_params p = {.subject = subject,
 				   .md = md,
 				   .digest = digest,
 				   .digest_len = dlen,
@@ -1010,7 +1023,7 @@ static void same_bytes(const struct au_prepared *pr, EVP_PKEY *key, X509 *cert,
 			EVP_PKEY_get0_type_name(key), EVP_MD_get0_name(md), program ? program : "-",
 			url ? url : "-", (long long)when, ref_len, built_len, prep_len);
 	CU_ASSERT(ok);
-	if (au_verify(prep, prep_len, AU_SUBJECT_CAB, &info, &e) != 0)
+	if (au_verify(prep, prep_len, subject, &info, &e) != 0)
 		fprintf(stderr, "\n  au_verify: %s\n", e.msg);
 	CU_ASSERT_FATAL(info.signer != NULL);
 	CU_ASSERT_EQUAL(X509_cmp(info.signer, cert), 0);
@@ -1020,6 +1033,14 @@ static void same_bytes(const struct au_prepared *pr, EVP_PKEY *key, X509 *cert,
 	OPENSSL_free(ref);
 	OPENSSL_free(built);
 	OPENSSL_free(prep);
+}
+
+static void same_bytes(const struct au_prepared *pr, EVP_PKEY *key, X509 *cert,
+		       STACK_OF(X509) * chain, const EVP_MD *md, const char *program,
+		       const char *url, time_t when)
+{
+	same_bytes_subject(AU_SUBJECT_CAB, pr, key, cert, chain, md, program, url, when);
+	same_bytes_subject(AU_SUBJECT_SCRIPT, pr, key, cert, chain, md, program, url, when);
 }
 
 static void test_prepared_same_bytes(void)
@@ -1452,6 +1473,93 @@ static void test_chain(void)
 
 /* ----------------------------------------------------------------- suite */
 
+/* ------------------------------------------------------------- scripts */
+
+/*
+ * The first 75 bytes of a SHA-256 script SpcIndirectDataContent, as
+ * osslsigncode 2.9 writes it: SPC_SIPINFO_OBJID, SpcSipInfo { 65536, the
+ * PowerShell SIP GUID, five 0 }, then the DigestInfo header.
+ */
+static const uint8_t sha256_script_prefix[75] = {
+    0x30, 0x69, 0x30, 0x34, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x01,
+    0x1e, 0x30, 0x26, 0x02, 0x03, 0x01, 0x00, 0x00, 0x04, 0x10, 0x1f, 0xcc, 0x3b, 0x60, 0x59,
+    0x4b, 0x08, 0x4e, 0xb7, 0x24, 0xd2, 0xc6, 0x29, 0x7e, 0xf3, 0x51, 0x02, 0x01, 0x00, 0x02,
+    0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x30, 0x31, 0x30, 0x0d,
+    0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+
+static void test_script_subject(void)
+{
+	const EVP_MD *mds[] = {EVP_sha1(), EVP_sha256(), EVP_sha384(), EVP_sha512()};
+	EVP_PKEY *keys[] = {fx.rsa, fx.ec};
+	X509 *certs[] = {fx.rsa_cert, fx.ec_cert};
+	uint8_t digest[EVP_MAX_MD_SIZE], *der = NULL, *cab = NULL, tag;
+	size_t len = 0, cab_len = 0, dlen, ind_len, l, ihl;
+	const uint8_t *ind;
+	struct au_info info;
+	struct sd_err e = {0};
+	long at;
+
+	for (size_t m = 0; m < 4; m++)
+		for (size_t k = 0; k < 2; k++) {
+			dlen = (size_t)EVP_MD_get_size(mds[m]);
+			for (size_t i = 0; i < dlen; i++)
+				digest[i] = (uint8_t)(m * 31 + k * 7 + i);
+			CU_ASSERT_FATAL(build_subject(AU_SUBJECT_SCRIPT, keys[k], certs[k], NULL,
+						      mds[m], digest, "Script", NULL, &der, &len,
+						      &e) == 0);
+			if (au_verify(der, len, AU_SUBJECT_SCRIPT, &info, &e) != 0)
+				fprintf(stderr, "\n  au_verify script: %s\n", e.msg);
+			CU_ASSERT_FATAL(info.signer != NULL);
+			CU_ASSERT(info.digest_len == dlen &&
+				  memcmp(info.digest, digest, dlen) == 0);
+			CU_ASSERT_STRING_EQUAL(info.program, "Script");
+			au_info_clear(&info);
+			/* A script signature is no CAB signature, and the reverse. */
+			CU_ASSERT_EQUAL(au_verify(der, len, AU_SUBJECT_CAB, &info, &e), -1);
+			CU_ASSERT_STRING_EQUAL(e.msg,
+					       "SpcIndirectDataContent: data type is "
+					       "SPC_SIPINFO_OBJID (1.3.6.1.4.1.311.2.1.30): "
+					       "this is a script signature, not a cab signature");
+			CU_ASSERT_FATAL(build(keys[k], certs[k], NULL, mds[m], digest, NULL, NULL,
+					      &cab, &cab_len, &e) == 0);
+			CU_ASSERT_EQUAL(au_verify(cab, cab_len, AU_SUBJECT_SCRIPT, &info, &e), -1);
+			CU_ASSERT_STRING_EQUAL(e.msg,
+					       "SpcIndirectDataContent: data type is "
+					       "SPC_CAB_DATA_OBJID (1.3.6.1.4.1.311.2.1.25): "
+					       "this is a cab signature, not a script signature");
+			CU_ASSERT_PTR_NULL(info.signer);
+			/* The content bytes. */
+			inspect_raw(der, len, &ind, &ind_len);
+			CU_ASSERT_FATAL(hdr(ind, ind_len, &tag, &l, &ihl) == 0);
+			CU_ASSERT(memcmp(ind + ind_len - dlen, digest, dlen) == 0);
+			CU_ASSERT(memcmp(ind + ihl, sha256_script_prefix + 2, 54) == 0);
+			if (mds[m] == EVP_sha256()) {
+				CU_ASSERT_EQUAL(ind_len, 107);
+				CU_ASSERT(memcmp(ind, sha256_script_prefix, 75) == 0);
+			}
+			/* Another SIP GUID: refused by name (before the messageDigest check). */
+			at = find(der, len, sha256_script_prefix + 25, 16);
+			CU_ASSERT_FATAL(at > 0);
+			der[at + 15] ^= 1;
+			CU_ASSERT_EQUAL(au_verify(der, len, AU_SUBJECT_SCRIPT, &info, &e), -1);
+			CU_ASSERT_STRING_EQUAL(e.msg,
+					       "SpcIndirectDataContent: the SpcSipInfo is not "
+					       "the PowerShell SIP's (GUID "
+					       "603BCC1F-4B59-4E08-B724-D2C6297EF351)");
+			OPENSSL_free(der);
+			OPENSSL_free(cab);
+			der = cab = NULL;
+		}
+	CU_ASSERT_STRING_EQUAL(au_subject_name(AU_SUBJECT_CAB), "cab");
+	CU_ASSERT_STRING_EQUAL(au_subject_name(AU_SUBJECT_SCRIPT), "script");
+	CU_ASSERT_STRING_EQUAL(au_subject_name((enum au_subject)7), "unknown");
+	CU_ASSERT_EQUAL(build_subject((enum au_subject)7, fx.rsa, fx.rsa_cert, NULL, EVP_sha256(),
+				      digest, NULL, NULL, &der, &len, &e),
+			-1);
+	CU_ASSERT_EQUAL(e.code, SD_E_INTERNAL);
+	CU_ASSERT_EQUAL(au_verify(cab, cab_len, (enum au_subject)7, &info, &e), -1);
+}
+
 static int suite_init(void)
 {
 	fx.rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -1495,6 +1603,8 @@ int main(void)
 	    !CU_add_test(s, "prepared builder errors and self-check", test_prepared_errors) ||
 	    !CU_add_test(s, "prepared builder shared by threads", test_prepared_threads) ||
 	    !CU_add_test(s, "interop with osslsigncode", test_interop_osslsigncode) ||
+	    !CU_add_test(s, "script subject: SPC_SIPINFO, never mixed with CAB",
+			 test_script_subject) ||
 	    !CU_add_test(s, "verify_chain", test_chain)) {
 		CU_cleanup_registry();
 		return 2;

@@ -23,6 +23,20 @@ static const char kat_sign_cab_hex[] =
     "0000000f436f6e746f736f2055706461746573"
     "0000002068747470733a2f2f757064617465732e636f6e746f736f2e6578616d706c652f";
 
+/*
+ * The SIGN_SCRIPT example of docs/PROTOCOL.md: the default key, sha256, the
+ * digest of the script 'Write-Host "hello"' CRLF '$x = 1' CRLF (as
+ * osslsigncode computes it), a program name and no URL.
+ */
+static const char kat_sign_script_hex[] =
+    "00000051"
+    "20"
+    "00000000"
+    "00000006736861323536"
+    "000000207820734af9cd1f52e2c9e8006b26574a0bc0487b1cdc28325d8d85cbbf0556df"
+    "00000016436f6e746f736f20496e74756e652073637269707473"
+    "00000000";
+
 static const char kat_error_hex[] = "00000021"
 				    "7f"
 				    "00000003"
@@ -102,6 +116,61 @@ static void test_kat_sign_cab(void)
 	wbuf_free(&w);
 }
 
+static void test_kat_sign_script(void)
+{
+	static const char digest_hex[] =
+	    "7820734af9cd1f52e2c9e8006b26574a0bc0487b1cdc28325d8d85cbbf0556df";
+	struct sd_sign_req r, d;
+	uint8_t digest[32], *body2;
+	struct wbuf w;
+	char hex[2 * 200 + 1];
+	const uint8_t *body;
+	size_t len;
+	struct sd_err e = {0};
+
+	memset(&r, 0, sizeof(r));
+	CU_ASSERT_EQUAL_FATAL(sd_unhex(digest_hex, digest, sizeof(digest)), 32);
+	strcpy(r.digest_alg, "sha256");
+	r.digest = digest;
+	r.digest_len = 32;
+	strcpy(r.program, "Contoso Intune scripts");
+	wbuf_init(&w, 0);
+	proto_enc_sign_script(&w, &r);
+	CU_ASSERT_FATAL(!wbuf_failed(&w));
+	CU_ASSERT_EQUAL_FATAL(w.len, 85);
+	sd_hex(w.p, w.len, hex);
+	CU_ASSERT_STRING_EQUAL(hex, kat_sign_script_hex);
+	peek_one(&w, SD_MSG_SIGN_SCRIPT, &body, &len);
+	CU_ASSERT_EQUAL(len, 80);
+	CU_ASSERT_EQUAL(proto_dec_sign_script(body, len, &d, &e), 0);
+	CU_ASSERT_STRING_EQUAL(d.key, "");
+	CU_ASSERT_STRING_EQUAL(d.digest_alg, "sha256");
+	CU_ASSERT(d.digest_len == 32 && memcmp(d.digest, digest, 32) == 0);
+	CU_ASSERT_STRING_EQUAL(d.program, "Contoso Intune scripts");
+	CU_ASSERT_STRING_EQUAL(d.url, "");
+	/* The same body as SIGN_CAB; errors name SIGN_SCRIPT. */
+	CU_ASSERT_EQUAL(proto_dec_sign_cab(body, len, &d, &e), 0);
+	body2 = malloc(len + 1);
+	CU_ASSERT_FATAL(body2 != NULL);
+	memcpy(body2, body, len);
+	body2[len] = 0;
+	CU_ASSERT_EQUAL(proto_dec_sign_script(body2, len + 1, &d, &e), -1);
+	CU_ASSERT_STRING_EQUAL(e.msg, "SIGN_SCRIPT: 1 trailing byte");
+	CU_ASSERT_EQUAL(proto_dec_sign_script(body2, 3, &d, &e), -1);
+	CU_ASSERT_STRING_EQUAL(e.msg, "SIGN_SCRIPT: missing key name");
+	body2[17] = 65; /* digest length 65 */
+	CU_ASSERT_EQUAL(proto_dec_sign_script(body2, len, &d, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_BAD_DIGEST_LENGTH);
+	CU_ASSERT_STRING_EQUAL(e.msg, "SIGN_SCRIPT: digest is longer than 64 bytes");
+	free(body2);
+	/* An encoder given what would not decode fails the wbuf. */
+	wbuf_reset(&w);
+	r.digest_len = 65;
+	proto_enc_sign_script(&w, &r);
+	CU_ASSERT(wbuf_failed(&w));
+	wbuf_free(&w);
+}
+
 static void test_kat_error(void)
 {
 	struct wbuf w;
@@ -167,6 +236,9 @@ static void test_doc_matches_code(void)
 	CU_ASSERT_STRING_EQUAL(hex, kat_sign_cab_hex);
 	CU_ASSERT_EQUAL(doc_kat((const char *)doc, "error", hex, sizeof(hex)), 0);
 	CU_ASSERT_STRING_EQUAL(hex, kat_error_hex);
+	CU_ASSERT_EQUAL(doc_kat((const char *)doc, "sign_script", hex, sizeof(hex)), 0);
+	CU_ASSERT_STRING_EQUAL(hex, kat_sign_script_hex);
+	CU_ASSERT_PTR_NOT_NULL(strstr((const char *)doc, kat_sign_script_hex));
 	/* the document's one-line forms must match too */
 	CU_ASSERT_PTR_NOT_NULL(strstr((const char *)doc, kat_sign_cab_hex));
 	CU_ASSERT_PTR_NOT_NULL(strstr((const char *)doc, kat_error_hex));
@@ -685,7 +757,9 @@ static void test_msg_names(void)
 {
 	CU_ASSERT_STRING_EQUAL(proto_msg_name(SD_MSG_SIGN_CAB), "SIGN_CAB");
 	CU_ASSERT_STRING_EQUAL(proto_msg_name(SD_MSG_ERROR), "ERROR");
-	CU_ASSERT_STRING_EQUAL(proto_msg_name(0x20), "UNKNOWN");
+	CU_ASSERT_STRING_EQUAL(proto_msg_name(0x20), "SIGN_SCRIPT");
+	CU_ASSERT_STRING_EQUAL(proto_msg_name(0x21), "UNKNOWN");
+	CU_ASSERT_EQUAL(SD_MSG_SIGN_SCRIPT, 0x20);
 	CU_ASSERT_EQUAL(SD_MSG_HELLO, 0x01);
 	CU_ASSERT_EQUAL(SD_MSG_STATUS_OK, 0x17);
 	CU_ASSERT_EQUAL(SD_MSG_ERROR, 0x7f);
@@ -700,6 +774,7 @@ int main(void)
 		return 2;
 	s = CU_add_suite("proto", NULL, NULL);
 	if (s == NULL || !CU_add_test(s, "SIGN_CAB known answer", test_kat_sign_cab) ||
+	    !CU_add_test(s, "SIGN_SCRIPT known answer", test_kat_sign_script) ||
 	    !CU_add_test(s, "ERROR known answer", test_kat_error) ||
 	    !CU_add_test(s, "PROTOCOL.md examples match the code", test_doc_matches_code) ||
 	    !CU_add_test(s, "frame_peek on 0/1/3/4/5 bytes", test_frame_peek_short) ||

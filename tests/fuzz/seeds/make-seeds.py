@@ -12,8 +12,8 @@ def s(b):
 def frame(t, body=b""):
     return struct.pack(">IB", len(body) + 1, t) + body
 
-def sign(key, alg, dlen, prog="", url=""):
-    return frame(0x10, s(key) + s(alg) + s(bytes(range(dlen))) + s(prog) + s(url))
+def sign(key, alg, dlen, prog="", url="", t=0x10):
+    return frame(t, s(key) + s(alg) + s(bytes(range(dlen))) + s(prog) + s(url))
 
 seeds = {
     "hello": frame(0x01, struct.pack(">I", 1)),
@@ -22,6 +22,8 @@ seeds = {
     "sign-sha1": sign("k", "sha1", 20),
     "sign-retired": sign("old", "sha384", 48),
     "sign-unicode": sign("", "sha256", 32, "Mise \u00e0 jour \u2603", "http://a/"),
+    "sign-script": sign("", "sha256", 32, "Intune scripts", t=0x20),
+    "sign-script-sha384": sign("k", "sha384", 48, t=0x20),
     "get-cert": frame(0x12, s("k")),
     "list-keys": frame(0x14),
     "status": frame(0x16),

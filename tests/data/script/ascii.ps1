@@ -1,0 +1,2 @@
+Write-Host "hello"
+$x = 1

@@ -1,0 +1,2 @@
+﻿Write-Host "Grüße ☃ 😀"
+$x = 1
