@@ -124,6 +124,18 @@ expect_fail 1 "$BIN/signer" verify-cab --tsa-ca "$T/tsa/other.pem" t1.cab
 qgrep '^timestamp: FAILED: .*does not verify' "$T/out" || fail "verify-cab accepted a foreign TSA: $(cat "$T/out")"
 "$BIN/signer" sign-cab --in-place t1.cab && ts_verify t1.cab # re-signing gets a fresh token
 
+note "a PowerShell script is timestamped the same way"
+printf 'Write-Output "timestamped"\r\n' >s.ps1
+"$BIN/signer" sign-script -o s-signed.ps1 s.ps1
+osslsigncode verify -CAfile "$T/wsus.pem" -TSA-CAfile "$T/tsa/ca.pem" -in s-signed.ps1 >"$T/v.out" 2>&1 ||
+	{ cat "$T/v.out" >&2; fail "osslsigncode rejected the timestamped script"; }
+qgrep 'Timestamp Server Signature verification: ok' "$T/v.out" ||
+	{ cat "$T/v.out" >&2; fail "the script carries no good timestamp"; }
+"$BIN/signer" verify-script --ca "$T/wsus.pem" --tsa-ca "$T/tsa/ca.pem" s-signed.ps1 >v2.out ||
+	{ cat v2.out >&2; fail "signer verify-script rejected the timestamped script"; }
+qgrep '^timestamp: ok' v2.out || fail "verify-script: $(cat v2.out)"
+last_audit | qgrep '"subject":"script".*"tsa":"' || fail "script record: $(last_audit)"
+
 note "every digest and timestamp.hash"
 for h in sha384 sha512; do
 	restart required "\"$TSA/good\"" "  ca: $T/tsa/ca.pem
