@@ -149,6 +149,33 @@ static int f_min_validity(struct cfg_walk *w, const char *path, const struct yno
 	return 0;
 }
 
+static int f_sign(struct cfg_walk *w, const char *path, const struct ynode *key,
+		  const struct ynode *val, void *obj)
+{
+	static const char *const names[] = {"cab", "script"};
+	static const unsigned bits[] = {CFG_SUBJ_CAB, CFG_SUBJ_SCRIPT};
+	struct cfg_key *k = obj;
+	char ipath[96];
+	unsigned all = 0;
+	size_t i;
+	int v;
+
+	(void)key;
+	if (cfg_get_list(w, path, val, 1, 2) != 0)
+		return -1;
+	for (i = 0; i < val->nkids; i++) {
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		if (cfg_get_enum(w, ipath, val->kids[i], names, 2, &v) != 0)
+			return -1;
+		if (all & bits[v])
+			return cfg_err_at(w, val->kids[i], "%s: %s is listed twice", path,
+					  names[v]);
+		all |= bits[v];
+	}
+	k->subjects = all;
+	return 0;
+}
+
 static int f_key_timestamp(struct cfg_walk *w, const char *path, const struct ynode *key,
 			   const struct ynode *val, void *obj)
 {
@@ -178,6 +205,7 @@ static const struct cfg_field key_fields[] = {
     {"digests", f_digests},
     {"min_validity", f_min_validity},
     {"timestamp", f_key_timestamp},
+    {"sign", f_sign},
 };
 
 static int walk_key(struct cfg_walk *w, const struct ynode *item, struct cfg_key *k, size_t idx)
@@ -189,6 +217,7 @@ static int walk_key(struct cfg_walk *w, const struct ynode *item, struct cfg_key
 	k->digests = CFG_MD_DEFAULT;
 	k->state = CFG_KEY_ACTIVE;
 	k->ts_policy = -1;
+	k->subjects = CFG_SUBJ_CAB;
 	k->line = item->line;
 	if (cfg_walk_map(w, path, item, key_fields, NFIELDS(key_fields), k, seen) != 0)
 		return -1;

@@ -24,6 +24,12 @@ enum {
 };
 #define CFG_MD_DEFAULT (CFG_MD_SHA256 | CFG_MD_SHA384 | CFG_MD_SHA512)
 
+/* What a key may sign (keys[].sign). */
+enum {
+	CFG_SUBJ_CAB = 1u << 0,	   /* SIGN_CAB */
+	CFG_SUBJ_SCRIPT = 1u << 1, /* SIGN_SCRIPT */
+};
+
 /* "sha256" -> CFG_MD_SHA256; 0 when unknown. */
 unsigned cfg_md_bit(const char *name);
 /* CFG_MD_SHA256 -> "sha256"; "?" when not exactly one known bit. */
@@ -51,6 +57,7 @@ struct cfg_key {
 	size_t nallow;
 	unsigned digests;	 /* CFG_MD_* bits; default CFG_MD_DEFAULT */
 	uint64_t min_validity_s; /* default 0 */
+	unsigned subjects;	 /* CFG_SUBJ_* bits: what it may sign; default CFG_SUBJ_CAB */
 	int ts_policy;		 /* enum cfg_ts_policy, or -1 (default): timestamp.policy */
 	int ts_line, ts_col;	 /* where ts_policy was set, for messages */
 	int line;		 /* where the entry starts, for messages */

@@ -94,6 +94,11 @@ int sd_sign(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
 	if (!sd_peer_allowed(peer, k->cfg->allow, k->cfg->nallow))
 		return sd_err_set(e, SD_E_NOT_AUTHORIZED, "uid %u may not sign with key \"%s\"",
 				  (unsigned)peer->uid, k->cfg->name);
+	/* A CAB key whose certificate clients trust must not start running scripts by default. */
+	if (!(k->cfg->subjects & (subject == AU_SUBJECT_SCRIPT ? CFG_SUBJ_SCRIPT : CFG_SUBJ_CAB)))
+		return sd_err_set(e, SD_E_NOT_AUTHORIZED,
+				  "key \"%s\" does not sign %s (see keys[].sign)", k->cfg->name,
+				  subject == AU_SUBJECT_SCRIPT ? "scripts" : "CABs");
 	if (k->cfg->state == CFG_KEY_RETIRED)
 		return sd_err_set(e, SD_E_KEY_RETIRED, "key \"%s\" is retired and signs nothing",
 				  k->cfg->name);

@@ -30,6 +30,7 @@ write_config "  - name: wsus
     uri: \"pkcs11:token=signerd-test;object=wsus\"
     certificate: $T/wsus.pem
     default: true
+    sign: [ cab, script ]
   - name: ecdsa
     uri: \"pkcs11:token=signerd-test;object=ecdsa\"
   - name: issued
@@ -37,6 +38,7 @@ write_config "  - name: wsus
     chain: $T/chain.pem
   - name: retired
     uri: \"pkcs11:token=signerd-test;object=retired\"
+    sign: [ cab, script ]
     state: retired" "revocation:
   crl: [ $T/issuing.crl ]"
 daemon_start
@@ -577,7 +579,9 @@ with SignerdClient() as c:
         except SignatureCheckError as e:
             assert want in str(e), str(e)
     # SIGN_SCRIPT answers errors as SIGN_CAB does.
+    # "issued" signs CABs only (keys[].sign default): NOT_AUTHORIZED.
     for digest, kw, code in ((d, dict(key="nope"), 3), (d, dict(key="retired"), 4),
+                             (d, dict(key="issued"), 7),
                              (bytes(20), dict(alg="sha1"), 5), (bytes(20), {}, 6)):
         try:
             c.sign_script(digest, **kw)

@@ -13,15 +13,21 @@ cd "$T"
 make_key wsus rsa:2048
 make_key ecdsa ec:p256
 make_key cp rsa:2048
+make_key cabonly rsa:2048
 mkdir -p audit
 write_config "  - name: wsus
     uri: \"pkcs11:token=signerd-test;object=wsus\"
     certificate: $T/wsus.pem
     default: true
+    sign: [ cab, script ]
   - name: ecdsa
     uri: \"pkcs11:token=signerd-test;object=ecdsa\"
+    sign: [ script ]
+  - name: cabonly
+    uri: \"pkcs11:token=signerd-test;object=cabonly\"
   - name: cp
     uri: \"pkcs11:token=signerd-test;object=cp\"
+    sign: [ cab, script ]
     state: retired" "audit:
   path: $T/audit/audit.log
   checkpoint_key: cp"
@@ -221,6 +227,16 @@ expect_fail 1 "$S" sign-script --key nope -o out.ps1 ascii.ps1
 qgrep "UNKNOWN_KEY" "$T/err" || fail "unknown key: $(cat "$T/err")"
 expect_fail 1 "$S" sign-script --key cp -o out.ps1 ascii.ps1
 qgrep "KEY_RETIRED" "$T/err" || fail "retired key: $(cat "$T/err")"
+# keys[].sign: a key signs CABs only unless it lists script, and the reverse.
+expect_fail 1 "$S" sign-script --key cabonly -o out.ps1 ascii.ps1
+qgrep -F 'NOT_AUTHORIZED: key "cabonly" does not sign scripts (see keys[].sign)' "$T/err" ||
+	fail "a CAB-only key signed a script: $(cat "$T/err")"
+tail -n 1 audit/audit.log | qgrep '"key":"cabonly".*"subject":"script".*"result":"refused","code":7' ||
+	fail "the refusal was not audited as a script request: $(tail -n 1 audit/audit.log)"
+printf 'x\n' >cabonly.txt && make_cab cabonly.cab cabonly.txt
+"$S" sign-cab --key cabonly -o cabonly-signed.cab cabonly.cab || fail "the CAB-only key refused a CAB"
+expect_fail 1 "$S" sign-cab --key ecdsa -o ecdsa-signed.cab cabonly.cab
+qgrep -F 'key "ecdsa" does not sign CABs (see keys[].sign)' "$T/err" || fail "a script-only key signed a CAB: $(cat "$T/err")"
 [ ! -e out.ps1 ] || fail "an output was written for a refused signature"
 # A modified script fails verification, with the reason.
 sed 's/hello/HELLO/' signed-ascii.ps1 >tampered.ps1

@@ -53,7 +53,8 @@ touch "$T/tsa.log"
 
 KEY='  - name: wsus
     uri: "pkcs11:token=signerd-test;object=wsus"
-    default: true'
+    default: true
+    sign: [ cab, script ]'
 # restart POLICY "URL, URL" [EXTRA timestamp lines] [KEY lines]
 restart() {
 	daemon_stop_checked

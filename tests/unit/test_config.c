@@ -969,6 +969,26 @@ static void test_timestamp_policy(void)
 	CU_ASSERT_EQUAL(c->timestamp.policy, CFG_TS_OFF);
 	CU_ASSERT_EQUAL(cfg_key_ts_policy(c, &c->keys[0]), CFG_TS_OPTIONAL);
 	cfg_free(c);
+	/* keys[].sign: CABs only unless script is listed. */
+	c = NULL;
+	CU_ASSERT_EQUAL_FATAL(load_str(TOK KEYS "    sign: [ script, cab ]\n"
+						"  - name: k2\n"
+						"    uri: \"pkcs11:object=k2\"\n"
+						"  - name: k3\n"
+						"    uri: \"pkcs11:object=k3\"\n"
+						"    sign: [ script ]\n",
+				       &c, &e),
+			      0);
+	CU_ASSERT_EQUAL(c->keys[0].subjects, CFG_SUBJ_CAB | CFG_SUBJ_SCRIPT);
+	CU_ASSERT_EQUAL(c->keys[1].subjects, CFG_SUBJ_CAB);
+	CU_ASSERT_EQUAL(c->keys[2].subjects, CFG_SUBJ_SCRIPT);
+	cfg_free(c);
+	expect_err(TOK KEYS "    sign: [ cab, cab ]\n",
+		   "t.yaml:8:18: keys[0].sign: cab is listed twice");
+	expect_err(TOK KEYS "    sign: [ msi ]\n",
+		   "t.yaml:8:13: keys[0].sign[0]: expected cab or script, got \"msi\"");
+	expect_err(TOK KEYS "    sign: []\n",
+		   "t.yaml:8:11: keys[0].sign: at least 1 entry is required");
 	expect_err(TOK KEYS "    timestamp: required\n",
 		   "t.yaml:8:16: keys[0].timestamp: required needs at least one URL in "
 		   "timestamp.urls");
