@@ -3,6 +3,12 @@
  * a pool of workers (one per token session), so that pipelined requests on
  * one connection are signed in parallel. Each request gets a slot in its
  * connection's queue, and responses leave strictly in request order.
+ *
+ * With the audit log on, a worker that has more requests queued does not
+ * wait for its record's fdatasync: it queues the record and goes back to the
+ * token, and the loop holds the reply until the record is durable (the audit
+ * log's commit wakes the loop). A worker with nothing queued commits its
+ * record itself, at once.
  */
 #include "signer/server.h"
 
@@ -17,6 +23,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "signer/auditlog.h"
 
 #define MAX_PIPELINE	 64    /* requests in flight per connection */
 #define IDLE_TIMEOUT_MS	 60000 /* a connection with nothing pending */
@@ -37,6 +45,8 @@ struct slot {
 	uint8_t *req;
 	size_t reqlen;
 	struct wbuf resp;
+	struct sd_audit_ticket audit; /* the request's audit record */
+	int held;		      /* resp may not leave before that record is durable */
 };
 
 struct conn {
@@ -58,6 +68,8 @@ struct conn {
 	int admin;   /* accepted on the admin socket */
 	int touched; /* on the completion pass's list */
 	struct conn *next_touched;
+	int audit_wait; /* on the list of connections whose head waits for the audit log */
+	struct conn *next_audit_wait;
 	int64_t deadline_ms;
 };
 
@@ -67,7 +79,10 @@ struct server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct slot *jobs, *jobs_tail;
+	atomic_uint njobs; /* requests queued for the workers (changed under mu) */
 	struct slot *done;
+	struct conn *audit_waiters; /* loop only */
+	atomic_uint audit_waiting;  /* how many: the audit commit wakes the loop when > 0 */
 	int stopping;
 	unsigned idle; /* workers waiting for a job (under mu) */
 	pthread_t *workers;
@@ -103,6 +118,49 @@ static void busy_begin(struct sd_counters *c)
 		;
 }
 
+/* A SIGNATURE whose audit record did not become durable must not leave: refuse it. */
+static void withhold(struct server *sv, struct slot *sl, const char *why)
+{
+	sl->held = 0;
+	if (sl->resp.len < 5 || sl->resp.p[4] != SD_MSG_SIGNATURE)
+		return; /* a refusal is sent as it is, as when the record fails before it */
+	LOG_E(&sv->s->log, "audit: %s; the signature for uid %u is withheld (AUDIT_UNAVAILABLE)",
+	      why, (unsigned)sl->c->peer.uid);
+	wbuf_reset(&sl->resp);
+	proto_enc_error(&sl->resp, SD_E_AUDIT_UNAVAILABLE,
+			"the audit log could not record this signature; nothing is signed until it "
+			"is restored (SIGHUP reopens it)");
+	atomic_fetch_sub(&sv->s->ctr.signatures, 1);
+	atomic_fetch_add(&sv->s->ctr.errors, 1);
+}
+
+/*
+ * The request's record is queued. With more requests waiting for a worker,
+ * go back to them: the reply is held until the background commit. Else make
+ * the record durable now, in this thread, which costs no hand-off.
+ */
+static void audit_settle(struct server *sv, struct slot *sl)
+{
+	struct sd_err e = {0};
+
+	if (atomic_load(&sv->njobs) > 0) {
+		sl->held = 1;
+		return;
+	}
+	if (sd_auditlog_wait(sv->s, &sl->audit, &e) != 0)
+		withhold(sv, sl, e.msg);
+}
+
+/* The audit log committed (or failed): wake the loop if a reply waits for it. */
+static void audit_committed(void *ctx)
+{
+	struct server *sv = ctx;
+	uint64_t one = 1;
+
+	if (atomic_load(&sv->audit_waiting) > 0 && write(sv->evfd, &one, sizeof(one)) < 0)
+		return; /* EAGAIN: the loop is already due to wake */
+}
+
 static void *worker(void *arg)
 {
 	struct server *sv = arg;
@@ -127,6 +185,7 @@ static void *worker(void *arg)
 		sv->jobs = sl->next_job;
 		if (sv->jobs == NULL)
 			sv->jobs_tail = NULL;
+		atomic_fetch_sub(&sv->njobs, 1);
 		pthread_mutex_unlock(&sv->mu);
 
 		if (atomic_load(&sl->c->dead)) {
@@ -134,8 +193,12 @@ static void *worker(void *arg)
 			proto_enc_error(&sl->resp, SD_E_BAD_REQUEST, "client gone");
 		} else {
 			busy_begin(&sv->s->ctr);
+			sd_auditlog_defer(sv->s, &sl->audit);
 			sd_handle(sv->s, &sl->c->peer, sl->type, sl->req, sl->reqlen, &sl->resp);
+			sd_auditlog_defer(sv->s, NULL);
 			atomic_fetch_sub(&sv->s->ctr.signing_now, 1);
+			if (sl->audit.set)
+				audit_settle(sv, sl);
 		}
 
 		pthread_mutex_lock(&sv->mu);
@@ -197,8 +260,9 @@ static void reap(struct server *sv)
 		nc = c->next;
 		if (!c->gone)
 			continue;
-		if (c->queued > 0) {
-			sv->need_reap = 1; /* a worker still holds a slot: next time */
+		if (c->queued > 0 || c->audit_wait) {
+			sv->need_reap =
+			    1; /* a worker or the audit list still holds it: next time */
 			continue;
 		}
 		for (sl = c->head; sl != NULL; sl = n) {
@@ -218,6 +282,31 @@ static void reap(struct server *sv)
 	}
 }
 
+/*
+ * Whether a held reply may leave now: its record is durable, or it never
+ * will be (then a SIGNATURE is withheld). If not yet, the connection waits on
+ * the audit list; registering before the second look means that a commit
+ * between the two looks still wakes the loop.
+ */
+static int audit_ready(struct server *sv, struct conn *c, struct slot *sl)
+{
+	int st = sd_auditlog_state(sv->s, &sl->audit);
+
+	if (st == 0 && !c->audit_wait) {
+		c->audit_wait = 1;
+		c->next_audit_wait = sv->audit_waiters;
+		sv->audit_waiters = c;
+		atomic_fetch_add(&sv->audit_waiting, 1);
+		st = sd_auditlog_state(sv->s, &sl->audit);
+	}
+	if (st == 0)
+		return 0;
+	if (st < 0)
+		withhold(sv, sl, "the audit log failed before this request's record was durable");
+	sl->held = 0;
+	return 1;
+}
+
 /* Move finished responses, in order, to the output buffer and write what we can. */
 static void flush(struct server *sv, struct conn *c)
 {
@@ -228,6 +317,8 @@ static void flush(struct server *sv, struct conn *c)
 		return;
 	/* Bounded: a client that does not read its replies stops being read. */
 	while ((sl = c->head) != NULL && sl->done && c->out.len - c->woff < OUT_HIGH) {
+		if (sl->held && !audit_ready(sv, c, sl))
+			break;
 		if (wbuf_failed(&sl->resp)) {
 			wbuf_reset(&sl->resp);
 			proto_enc_error(&sl->resp, SD_E_INTERNAL, "response too large");
@@ -360,6 +451,7 @@ static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint
 	else
 		sv->jobs = sl;
 	sv->jobs_tail = sl;
+	atomic_fetch_add(&sv->njobs, 1);
 	if (sv->idle > 0)
 		pthread_cond_signal(&sv->cv);
 	pthread_mutex_unlock(&sv->mu);
@@ -540,7 +632,7 @@ static void on_completions(struct server *sv)
 {
 	uint64_t v;
 	struct slot *list, *sl, *n;
-	struct conn *c, *touched = NULL;
+	struct conn *c, *n2, *touched = NULL;
 
 	if (read(sv->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
@@ -554,6 +646,17 @@ static void on_completions(struct server *sv)
 		c = sl->c;
 		sl->done = 1;
 		c->queued--;
+		if (!c->touched) {
+			c->touched = 1;
+			c->next_touched = touched;
+			touched = c;
+		}
+	}
+	/* Replies held for the audit log: look again (flush puts back those still waiting). */
+	for (c = sv->audit_waiters, sv->audit_waiters = NULL; c != NULL; c = n2) {
+		n2 = c->next_audit_wait;
+		c->audit_wait = 0;
+		atomic_fetch_sub(&sv->audit_waiting, 1);
 		if (!c->touched) {
 			c->touched = 1;
 			c->next_touched = touched;
@@ -662,6 +765,7 @@ static int setup(struct server *sv, unsigned nworkers)
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->sigfd, &ev);
 	pthread_mutex_init(&sv->mu, NULL);
 	pthread_cond_init(&sv->cv, NULL);
+	sd_auditlog_set_notify(sv->s, audit_committed, sv);
 	sv->workers = calloc(nworkers, sizeof(*sv->workers));
 	if (sv->workers == NULL)
 		return -1;
@@ -683,6 +787,8 @@ static int teardown(struct server *sv)
 	struct timespec until;
 	unsigned i;
 
+	/* sv is about to go: the audit log's commits must stop calling into it. */
+	sd_auditlog_set_notify(sv->s, NULL, NULL);
 	pthread_mutex_lock(&sv->mu);
 	sv->stopping = 1;
 	pthread_cond_broadcast(&sv->cv);
@@ -699,8 +805,10 @@ static int teardown(struct server *sv)
 	free(sv->workers);
 	/* Workers are gone: every queued slot is on the done list or finished. */
 	on_completions(sv);
+	sv->audit_waiters = NULL;
 	for (c = sv->conns; c != NULL; c = c->next) {
 		c->queued = 0;
+		c->audit_wait = 0;
 		conn_free(sv, c);
 	}
 	reap(sv);
