@@ -9,6 +9,10 @@
  * token, and the loop holds the reply until the record is durable (the audit
  * log's commit wakes the loop). A worker with nothing queued commits its
  * record itself, at once.
+ *
+ * A worker whose reply is next on its connection, with nothing unsent before
+ * it, sends it itself (under the connection's lock) instead of waiting for
+ * the loop to wake up; the loop still retires the slot afterwards.
  */
 #include "signer/server.h"
 
@@ -47,10 +51,17 @@ struct slot {
 	struct wbuf resp;
 	struct sd_audit_ticket audit; /* the request's audit record */
 	int held;		      /* resp may not leave before that record is durable */
+	int sent;		      /* a worker sent resp itself (under the conn's mu) */
 };
 
 struct conn {
 	struct conn *prev, *next;
+	/*
+	 * Guards what a worker may touch to send its reply itself: fd (closed
+	 * under it), head, out, woff, and the slots' sent flags. The rest is
+	 * the loop's alone.
+	 */
+	pthread_mutex_t mu;
 	int fd;
 	struct sd_peer peer;
 	uint8_t *rbuf;
@@ -81,6 +92,8 @@ struct server {
 	struct slot *jobs, *jobs_tail;
 	atomic_uint njobs; /* requests queued for the workers (changed under mu) */
 	struct slot *done;
+	struct slot *held;	    /* done, but the reply waits for the audit log (under mu) */
+	atomic_int held_pending;    /* about how many are on it: the commit wakes the loop */
 	struct conn *audit_waiters; /* loop only */
 	atomic_uint audit_waiting;  /* how many: the audit commit wakes the loop when > 0 */
 	int stopping;
@@ -151,19 +164,44 @@ static void audit_settle(struct server *sv, struct slot *sl)
 		withhold(sv, sl, e.msg);
 }
 
+/*
+ * In a worker: send sl's reply now if it is next on its connection and
+ * nothing before it is unsent. What the socket does not take at once stays
+ * in out for the loop (which retires sl later in either case).
+ */
+static void send_direct(struct slot *sl)
+{
+	struct conn *c = sl->c;
+	ssize_t n;
+
+	if (wbuf_failed(&sl->resp))
+		return; /* the loop replaces it */
+	pthread_mutex_lock(&c->mu);
+	if (c->head == sl && c->woff == c->out.len && c->fd >= 0) {
+		n = send(c->fd, sl->resp.p, sl->resp.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0 && (size_t)n < sl->resp.len)
+			wbuf_raw(&c->out, sl->resp.p + n, sl->resp.len - (size_t)n);
+		/* Else (EAGAIN, an error) the loop sends it, or sees the error itself. */
+		sl->sent = n > 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* The audit log committed (or failed): wake the loop if a reply waits for it. */
 static void audit_committed(void *ctx)
 {
 	struct server *sv = ctx;
 	uint64_t one = 1;
 
-	if (atomic_load(&sv->audit_waiting) > 0 && write(sv->evfd, &one, sizeof(one)) < 0)
+	if ((atomic_load(&sv->audit_waiting) > 0 || atomic_load(&sv->held_pending) > 0) &&
+	    write(sv->evfd, &one, sizeof(one)) < 0)
 		return; /* EAGAIN: the loop is already due to wake */
 }
 
 static void *worker(void *arg)
 {
 	struct server *sv = arg;
+	struct sd_audit_ticket t;
 	struct slot *sl;
 	uint64_t one = 1;
 	int wake;
@@ -199,13 +237,30 @@ static void *worker(void *arg)
 			atomic_fetch_sub(&sv->s->ctr.signing_now, 1);
 			if (sl->audit.set)
 				audit_settle(sv, sl);
+			if (!sl->held)
+				send_direct(sl);
 		}
 
-		pthread_mutex_lock(&sv->mu);
-		wake = sv->done == NULL;
-		sl->next_job = sv->done;
-		sv->done = sl;
-		pthread_mutex_unlock(&sv->mu);
+		if (sl->held) {
+			/*
+			 * Nothing can be sent before the commit, which wakes the loop
+			 * (audit_committed): no wake-up now. Count, then look: a commit
+			 * that came before the count is seen here.
+			 */
+			t = sl->audit;
+			pthread_mutex_lock(&sv->mu);
+			sl->next_job = sv->held;
+			sv->held = sl;
+			pthread_mutex_unlock(&sv->mu);
+			atomic_fetch_add(&sv->held_pending, 1);
+			wake = sd_auditlog_state(sv->s, &t) != 0;
+		} else {
+			pthread_mutex_lock(&sv->mu);
+			wake = sv->done == NULL;
+			sl->next_job = sv->done;
+			sv->done = sl;
+			pthread_mutex_unlock(&sv->mu);
+		}
 		/* Only the first completion of a batch wakes the loop: it takes the whole list. */
 		if (wake && write(sv->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			continue;
@@ -238,11 +293,13 @@ static void slot_free(struct slot *sl)
 /* Close now; the memory goes in reap(), once no worker holds a slot of it. */
 static void conn_free(struct server *sv, struct conn *c)
 {
+	pthread_mutex_lock(&c->mu);
 	if (c->fd >= 0) {
 		epoll_ctl(sv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 		c->fd = -1;
 	}
+	pthread_mutex_unlock(&c->mu);
 	c->gone = 1;
 	atomic_store(&c->dead, 1);
 	sv->need_reap = 1;
@@ -278,6 +335,7 @@ static void reap(struct server *sv)
 		sv->nconns--;
 		free(c->rbuf);
 		wbuf_free(&c->out);
+		pthread_mutex_destroy(&c->mu);
 		free(c);
 	}
 }
@@ -312,18 +370,23 @@ static void flush(struct server *sv, struct conn *c)
 {
 	struct slot *sl;
 	ssize_t n;
+	int broken = 0, all_sent;
 
 	if (c->gone)
 		return;
+	pthread_mutex_lock(&c->mu);
 	/* Bounded: a client that does not read its replies stops being read. */
-	while ((sl = c->head) != NULL && sl->done && c->out.len - c->woff < OUT_HIGH) {
+	while ((sl = c->head) != NULL && sl->done &&
+	       (sl->sent || c->out.len - c->woff < OUT_HIGH)) {
 		if (sl->held && !audit_ready(sv, c, sl))
 			break;
-		if (wbuf_failed(&sl->resp)) {
-			wbuf_reset(&sl->resp);
-			proto_enc_error(&sl->resp, SD_E_INTERNAL, "response too large");
+		if (!sl->sent) {
+			if (wbuf_failed(&sl->resp)) {
+				wbuf_reset(&sl->resp);
+				proto_enc_error(&sl->resp, SD_E_INTERNAL, "response too large");
+			}
+			wbuf_raw(&c->out, sl->resp.p, sl->resp.len);
 		}
-		wbuf_raw(&c->out, sl->resp.p, sl->resp.len);
 		c->head = sl->next;
 		if (c->head == NULL)
 			c->tail = NULL;
@@ -337,8 +400,8 @@ static void flush(struct server *sv, struct conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			conn_free(sv, c);
-			return;
+			broken = 1;
+			break;
 		}
 		c->woff += (size_t)n;
 	}
@@ -347,18 +410,21 @@ static void flush(struct server *sv, struct conn *c)
 		c->out.len -= c->woff;
 		c->woff = 0;
 	}
-	if (c->woff == c->out.len) {
+	all_sent = c->woff == c->out.len;
+	if (all_sent) {
 		wbuf_reset(&c->out);
 		c->woff = 0;
-		if (c->closing && c->inflight == 0) {
-			conn_free(sv, c);
-			return;
-		}
-		/* Idle time counts from the last answer, not from the last request. */
-		if (c->inflight == 0 && c->rlen == 0)
-			c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
 	}
-	update_events(sv, c);
+	if (!broken && !(all_sent && c->closing && c->inflight == 0))
+		update_events(sv, c);
+	pthread_mutex_unlock(&c->mu);
+	if (broken || (all_sent && c->closing && c->inflight == 0)) {
+		conn_free(sv, c);
+		return;
+	}
+	/* Idle time counts from the last answer, not from the last request. */
+	if (all_sent && c->inflight == 0 && c->rlen == 0)
+		c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
 }
 
 static struct slot *slot_add(struct conn *c)
@@ -369,10 +435,12 @@ static struct slot *slot_add(struct conn *c)
 		return NULL;
 	sl->c = c;
 	wbuf_init(&sl->resp, 4 + SD_FRAME_MAX);
+	pthread_mutex_lock(&c->mu);
 	if (c->tail)
 		c->tail->next = sl;
 	else
 		c->head = sl;
+	pthread_mutex_unlock(&c->mu);
 	c->tail = sl;
 	c->inflight++;
 	return sl;
@@ -599,6 +667,7 @@ static void on_accept(struct server *sv, int lfd, int admin)
 			close(fd);
 			continue;
 		}
+		pthread_mutex_init(&c->mu, NULL);
 		c->fd = fd;
 		c->admin = admin;
 		wbuf_init(&c->out, 0);
@@ -631,15 +700,24 @@ static void on_accept(struct server *sv, int lfd, int admin)
 static void on_completions(struct server *sv)
 {
 	uint64_t v;
-	struct slot *list, *sl, *n;
+	struct slot *list, *held, *sl, *n;
 	struct conn *c, *n2, *touched = NULL;
+	int nheld = 0;
 
 	if (read(sv->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&sv->mu);
 	list = sv->done;
 	sv->done = NULL;
+	held = sv->held;
+	sv->held = NULL;
 	pthread_mutex_unlock(&sv->mu);
+	for (sl = held; sl != NULL; sl = n, nheld++) {
+		n = sl->next_job;
+		sl->next_job = list;
+		list = sl;
+	}
+	atomic_fetch_sub(&sv->held_pending, nheld);
 	/* First mark every slot, then flush each connection once: flush may free it. */
 	for (sl = list; sl != NULL; sl = n) {
 		n = sl->next_job;
@@ -712,10 +790,15 @@ static void apply_generation(struct server *sv)
 static int drained(struct server *sv)
 {
 	struct conn *c;
+	int busy;
 
-	for (c = sv->conns; c != NULL; c = c->next)
-		if (c->inflight > 0 || c->queued > 0 || c->woff < c->out.len)
+	for (c = sv->conns; c != NULL; c = c->next) {
+		pthread_mutex_lock(&c->mu);
+		busy = c->inflight > 0 || c->queued > 0 || c->woff < c->out.len;
+		pthread_mutex_unlock(&c->mu);
+		if (busy)
 			return 0;
+	}
 	return 1;
 }
 
