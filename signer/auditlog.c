@@ -12,7 +12,7 @@
  * nothing else to do commits at once), and there the reply's extra wait
  * costs no throughput while each fdatasync saved is CPU the token can use.
  */
-#define AUDIT_COMMIT_DELAY_US 4000
+#define AUDIT_COMMIT_DELAY_US 8000
 
 static void audit_warn(void *ctx, const char *msg)
 {
