@@ -12,7 +12,10 @@
  *
  * A worker whose reply is next on its connection, with nothing unsent before
  * it, sends it itself (under the connection's lock) instead of waiting for
- * the loop to wake up; the loop still retires the slot afterwards.
+ * the loop to wake up; the loop still retires the slot afterwards. That is
+ * for a server without a backlog: while requests are queued, finished replies
+ * are collected for up to COALESCE_NS and the loop sends them together, so
+ * that the loop and the clients wake once per batch instead of per reply.
  */
 #include "signer/server.h"
 
@@ -25,6 +28,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +41,8 @@
 #define RBUF_CAP	 (4 + SD_FRAME_MAX)
 #define OUT_HIGH	 (2 * RBUF_CAP) /* unsent reply bytes above which we stop reading */
 #define ACCEPT_PAUSE_MS	 100		/* after EMFILE or ENFILE */
-#define SPIN_NS		 200000 /* an idle worker's look for the next job (see spin_for_job) */
+#define SPIN_NS		 200000	 /* an idle worker's look for the next job (see spin_for_job) */
+#define COALESCE_NS	 1000000 /* how long finished replies wait for company under a backlog */
 
 struct conn;
 
@@ -88,11 +93,14 @@ struct conn {
 struct server {
 	struct signer *s;
 	int epfd, evfd, sigfd;
+	int tfd; /* timerfd: collected replies are due */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct slot *jobs, *jobs_tail;
 	atomic_uint njobs; /* requests queued for the workers (changed under mu) */
 	struct slot *done;
+	int done_woken;		    /* the loop was woken for the done list (under mu) */
+	int done_timer;		    /* tfd is armed for it (under mu) */
 	struct slot *held;	    /* done, but the reply waits for the audit log (under mu) */
 	atomic_int held_pending;    /* about how many are on it: the commit wakes the loop */
 	struct conn *audit_waiters; /* loop only */
@@ -241,9 +249,10 @@ static void *worker(void *arg)
 {
 	struct server *sv = arg;
 	struct sd_audit_ticket t;
+	struct itimerspec due = {.it_value = {.tv_nsec = COALESCE_NS}};
 	struct slot *sl;
 	uint64_t one = 1;
-	int wake, first = 1;
+	int wake, arm, backlog, first = 1;
 
 	for (;;) {
 		if (!first)
@@ -283,9 +292,11 @@ static void *worker(void *arg)
 			atomic_fetch_sub(&sv->s->ctr.signing_now, 1);
 			if (sl->audit.set)
 				audit_settle(sv, sl);
-			if (!sl->held)
-				send_direct(sl);
 		}
+		/* With requests queued, this reply can wait a little for others to go with it. */
+		backlog = atomic_load(&sv->njobs) > 0;
+		if (!sl->held && !backlog && !atomic_load(&sl->c->dead))
+			send_direct(sl);
 
 		if (sl->held) {
 			/*
@@ -301,15 +312,21 @@ static void *worker(void *arg)
 			atomic_fetch_add(&sv->held_pending, 1);
 			wake = sd_auditlog_state(sv->s, &t) != 0;
 		} else {
+			/* One wake-up per batch: the loop takes the whole list. */
+			wake = arm = 0;
 			pthread_mutex_lock(&sv->mu);
-			wake = sv->done == NULL;
 			sl->next_job = sv->done;
 			sv->done = sl;
+			if (!sv->done_woken && !backlog)
+				wake = sv->done_woken = 1;
+			else if (!sv->done_woken && !sv->done_timer)
+				arm = sv->done_timer = 1;
 			pthread_mutex_unlock(&sv->mu);
+			if (arm)
+				timerfd_settime(sv->tfd, 0, &due, NULL);
 		}
 		atomic_store(&sv->last_done, now_ns());
 		atomic_fetch_sub(&sv->active, 1);
-		/* Only the first completion of a batch wakes the loop: it takes the whole list. */
 		if (wake && write(sv->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			continue;
 	}
@@ -754,19 +771,27 @@ static void on_accept(struct server *sv, int lfd, int admin)
 
 static void on_completions(struct server *sv)
 {
+	static const struct itimerspec off;
 	uint64_t v;
 	struct slot *list, *held, *sl, *n;
 	struct conn *c, *n2, *touched = NULL;
-	int nheld = 0;
+	int nheld = 0, timer;
 
 	if (read(sv->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	if (read(sv->tfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&sv->mu);
 	list = sv->done;
 	sv->done = NULL;
+	timer = sv->done_timer;
+	sv->done_woken = sv->done_timer = 0;
 	held = sv->held;
 	sv->held = NULL;
 	pthread_mutex_unlock(&sv->mu);
+	/* Taken early: the timer would only wake us for nothing. */
+	if (timer)
+		timerfd_settime(sv->tfd, 0, &off, NULL);
 	for (sl = held; sl != NULL; sl = n, nheld++) {
 		n = sl->next_job;
 		sl->next_job = list;
@@ -887,14 +912,17 @@ static int setup(struct server *sv, unsigned nworkers)
 	sigaddset(&set, SIGINT);
 	sv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	sv->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sv->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	sv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sv->epfd < 0 || sv->evfd < 0 || sv->sigfd < 0)
+	if (sv->epfd < 0 || sv->evfd < 0 || sv->sigfd < 0 || sv->tfd < 0)
 		return -1;
 	ev.events = EPOLLIN;
 	ev.data.ptr = &sv->s->listen_fd;
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->s->listen_fd, &ev);
 	ev.data.ptr = &sv->evfd;
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->evfd, &ev);
+	ev.data.ptr = &sv->tfd;
+	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->tfd, &ev);
 	if (sv->s->admin_fd >= 0) {
 		ev.data.ptr = &sv->s->admin_fd;
 		epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->s->admin_fd, &ev);
@@ -955,6 +983,8 @@ static int teardown(struct server *sv)
 		close(sv->epfd);
 	if (sv->evfd >= 0)
 		close(sv->evfd);
+	if (sv->tfd >= 0)
+		close(sv->tfd);
 	if (sv->sigfd >= 0)
 		close(sv->sigfd);
 	pthread_mutex_destroy(&sv->mu);
@@ -973,7 +1003,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 	memset(&sv, 0, sizeof(sv));
 	sv.s = s;
 	sv.reload = reload;
-	sv.epfd = sv.evfd = sv.sigfd = -1;
+	sv.epfd = sv.evfd = sv.sigfd = sv.tfd = -1;
 	apply_generation(&sv);
 	if (setup(&sv, nworkers) != 0) {
 		LOG_E(&s->log, "cannot start the event loop: %s", strerror(errno));
@@ -998,7 +1028,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 				on_accept(&sv, s->listen_fd, 0);
 			} else if (p == &s->admin_fd) {
 				on_accept(&sv, s->admin_fd, 1);
-			} else if (p == &sv.evfd) {
+			} else if (p == &sv.evfd || p == &sv.tfd) {
 				on_completions(&sv);
 			} else if (p == &sv.sigfd) {
 				if (on_signal(&sv, reload) && drain_until == 0) {
