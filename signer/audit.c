@@ -2,7 +2,8 @@
  * The audit log: an append-only file of JSON lines, each chaining to the
  * previous one by SHA-256, made durable by group commit (one write and one
  * fdatasync for every line pending at that moment, done by whichever waiting
- * appender takes the lead), with token-signed checkpoints and rotation.
+ * appender takes the lead, or by the background writer for lines nobody
+ * waits for), with token-signed checkpoints and rotation.
  * Record formats: signer/audit_rec.c and docs/AUDIT.md.
  */
 #include "signer/audit.h"
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,16 @@ struct sd_audit {
 	int failed;
 	char fail_msg[300];
 
+	/* The background writer (sd_audit_start_writer). */
+	pthread_t writer;
+	int have_writer;
+	int stop_writer;
+	pthread_cond_t wcv;	   /* wakes the writer (CLOCK_MONOTONIC) */
+	int64_t delay_ns;	   /* how long a queued line may wait for company */
+	int64_t first_pending_ns;  /* when the oldest line in pending was queued */
+	void (*notify)(void *ctx); /* after every commit or failure, lock held */
+	void *notify_ctx;
+
 	int have_signer;
 	struct sd_audit_signer signer; /* cert up-ref'd; key_name points to key_name below */
 	char *key_name;
@@ -60,6 +72,17 @@ struct sd_audit {
 	void *sync_ctx;
 	struct sd_audit_stats st;
 };
+
+/* A batch is written at once when it reaches this many lines, whatever the delay. */
+#define WRITER_BATCH_LINES 64
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 __attribute__((format(printf, 2, 3))) static void warnf(struct sd_audit *a, const char *fmt, ...)
 {
@@ -86,6 +109,9 @@ __attribute__((format(printf, 2, 3))) static void fail_locked(struct sd_audit *a
 	vsnprintf(a->fail_msg, sizeof(a->fail_msg), fmt, ap);
 	va_end(ap);
 	pthread_cond_broadcast(&a->cv);
+	/* Whoever holds replies for queued records learns that they will never be durable. */
+	if (a->notify != NULL)
+		a->notify(a->notify_ctx);
 }
 
 static int unavailable(struct sd_audit *a, struct sd_err *e)
@@ -116,6 +142,8 @@ static int push_locked(struct sd_audit *a, const struct wbuf *line)
 		fail_locked(a, "a record could not be formatted");
 		return -1;
 	}
+	if (a->pending.len == 0)
+		a->first_pending_ns = mono_ns();
 	wbuf_raw(&a->pending, line->p, line->len);
 	wbuf_u8(&a->pending, '\n');
 	if (wbuf_failed(&a->pending)) {
@@ -126,6 +154,9 @@ static int push_locked(struct sd_audit *a, const struct wbuf *line)
 	a->size += line->len + 1;
 	a->pending_lines++;
 	a->pending_last = a->next_seq++;
+	/* The writer sleeps until there is a first line, and needs no wake-up for the rest. */
+	if (a->have_writer && (a->pending_lines == 1 || a->pending_lines == WRITER_BATCH_LINES))
+		pthread_cond_signal(&a->wcv);
 	return 0;
 }
 
@@ -193,6 +224,11 @@ static void flush_locked(struct sd_audit *a, int unlock)
 	}
 	wbuf_reset(&a->batch);
 	pthread_cond_broadcast(&a->cv);
+	/* Lines queued during the write are the writer's to commit next. */
+	if (a->have_writer && a->pending.len > 0)
+		pthread_cond_signal(&a->wcv);
+	if (rc == 0 && a->notify != NULL)
+		a->notify(a->notify_ctx);
 }
 
 /* Wait for the active writer, then write what is pending while holding the lock. */
@@ -399,6 +435,7 @@ static void audit_free(struct sd_audit *a)
 	free(a->key_name);
 	wbuf_free(&a->pending);
 	wbuf_free(&a->batch);
+	pthread_cond_destroy(&a->wcv);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a->path);
@@ -408,6 +445,7 @@ static void audit_free(struct sd_audit *a)
 int sd_audit_open(const char *path, uint64_t max_size, unsigned checkpoint_every,
 		  struct sd_audit **out, struct sd_err *e)
 {
+	pthread_condattr_t ca;
 	struct sd_audit *a;
 
 	*out = NULL;
@@ -419,6 +457,10 @@ int sd_audit_open(const char *path, uint64_t max_size, unsigned checkpoint_every
 	a->fd = -1;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->wcv, &ca);
+	pthread_condattr_destroy(&ca);
 	wbuf_init(&a->pending, 0);
 	wbuf_init(&a->batch, 0);
 	a->max_size = max_size;
@@ -539,59 +581,203 @@ static int rotate_locked(struct sd_audit *a, const char *reason, struct sd_err *
 	return 0;
 }
 
+/* Queue r as the chain's next record (and a checkpoint when one is due); *seq: r's seq. */
+static int submit_locked(struct sd_audit *a, const struct wbuf *body, uint64_t *seq,
+			 struct sd_err *e)
+{
+	struct wbuf line;
+	struct sd_err re;
+	int ret = -1;
+
+	wbuf_init(&line, SD_AUDIT_MAX_LINE);
+	if (a->failed) {
+		unavailable(a, e);
+		goto out;
+	}
+	if (a->max_size != 0 && a->size >= a->max_size && rotate_locked(a, "size", &re) != 0) {
+		if (a->failed) {
+			unavailable(a, e);
+			goto out;
+		}
+		warnf(a, "%s (continuing in the current file)", re.msg);
+	}
+	put_head(a, &line);
+	wbuf_raw(&line, body->p, body->len);
+	if (push_locked(a, &line) != 0) {
+		unavailable(a, e);
+		goto out;
+	}
+	*seq = a->pending_last;
+	a->since_cp++;
+	maybe_checkpoint_locked(a);
+	ret = 0;
+out:
+	wbuf_free(&line);
+	return ret;
+}
+
+/* Group commit: lead a batch when no one is writing, else wait for the writer. */
+static int wait_locked(struct sd_audit *a, uint64_t seq, struct sd_err *e)
+{
+	while (!a->failed && a->durable_seq < seq) {
+		if (!a->writing && a->pending.len > 0)
+			flush_locked(a, 1);
+		else
+			pthread_cond_wait(&a->cv, &a->mu);
+	}
+	if (a->durable_seq >= seq)
+		return 0;
+	return unavailable(a, e);
+}
+
+static int format_body(const struct sd_audit_rec *r, struct wbuf *body, struct sd_err *e)
+{
+	struct sd_err re;
+
+	if (sd_audit_fmt_request(body, r, &re) != 0)
+		return sd_err_set(e, SD_E_AUDIT_UNAVAILABLE, "%s", re.msg);
+	return 0;
+}
+
+int sd_audit_submit(struct sd_audit *a, const struct sd_audit_rec *r, uint64_t *seq,
+		    struct sd_err *e)
+{
+	struct wbuf body;
+	int ret = -1;
+
+	if (a == NULL)
+		return sd_err_set(e, SD_E_AUDIT_UNAVAILABLE, "the audit log is not open");
+	wbuf_init(&body, SD_AUDIT_MAX_LINE);
+	if (format_body(r, &body, e) == 0) {
+		pthread_mutex_lock(&a->mu);
+		ret = submit_locked(a, &body, seq, e);
+		pthread_mutex_unlock(&a->mu);
+	}
+	wbuf_free(&body);
+	return ret;
+}
+
+int sd_audit_wait(struct sd_audit *a, uint64_t seq, struct sd_err *e)
+{
+	int ret;
+
+	if (a == NULL)
+		return sd_err_set(e, SD_E_AUDIT_UNAVAILABLE, "the audit log is not open");
+	pthread_mutex_lock(&a->mu);
+	ret = wait_locked(a, seq, e);
+	pthread_mutex_unlock(&a->mu);
+	return ret;
+}
+
+int sd_audit_poll(struct sd_audit *a, uint64_t seq)
+{
+	int ret;
+
+	pthread_mutex_lock(&a->mu);
+	ret = a->durable_seq >= seq ? 1 : a->failed ? -1 : 0;
+	pthread_mutex_unlock(&a->mu);
+	return ret;
+}
+
 int sd_audit_append(struct sd_audit *a, const struct sd_audit_rec *r, struct sd_err *e)
 {
-	struct wbuf body, line;
-	struct sd_err re;
+	struct wbuf body;
 	uint64_t mine;
 	int ret = -1;
 
 	if (a == NULL)
 		return sd_err_set(e, SD_E_AUDIT_UNAVAILABLE, "the audit log is not open");
 	wbuf_init(&body, SD_AUDIT_MAX_LINE);
-	wbuf_init(&line, SD_AUDIT_MAX_LINE);
-	if (sd_audit_fmt_request(&body, r, &re) != 0) {
-		sd_err_set(e, SD_E_AUDIT_UNAVAILABLE, "%s", re.msg);
-		goto out;
+	if (format_body(r, &body, e) == 0) {
+		pthread_mutex_lock(&a->mu);
+		if (submit_locked(a, &body, &mine, e) == 0)
+			ret = wait_locked(a, mine, e);
+		pthread_mutex_unlock(&a->mu);
 	}
-	pthread_mutex_lock(&a->mu);
-	if (a->failed) {
-		unavailable(a, e);
-		goto unlock;
-	}
-	if (a->max_size != 0 && a->size >= a->max_size && rotate_locked(a, "size", &re) != 0) {
-		if (a->failed) {
-			unavailable(a, e);
-			goto unlock;
-		}
-		warnf(a, "%s (continuing in the current file)", re.msg);
-	}
-	put_head(a, &line);
-	wbuf_raw(&line, body.p, body.len);
-	if (push_locked(a, &line) != 0) {
-		unavailable(a, e);
-		goto unlock;
-	}
-	mine = a->pending_last;
-	a->since_cp++;
-	maybe_checkpoint_locked(a);
-	/* Group commit: lead a batch when no one is writing, else wait for the writer. */
-	while (!a->failed && a->durable_seq < mine) {
-		if (!a->writing && a->pending.len > 0)
-			flush_locked(a, 1);
-		else
-			pthread_cond_wait(&a->cv, &a->mu);
-	}
-	if (a->durable_seq >= mine)
-		ret = 0;
-	else
-		unavailable(a, e);
-unlock:
-	pthread_mutex_unlock(&a->mu);
-out:
 	wbuf_free(&body);
-	wbuf_free(&line);
 	return ret;
+}
+
+/*
+ * The background writer: commits what is queued once the oldest line has
+ * waited delay_ns or the batch is full. Appenders that wait lead their own
+ * commit at once (wait_locked), so the delay only applies to lines whose
+ * requests were deferred (sd_audit_submit) while their threads went on.
+ */
+static void *writer_main(void *arg)
+{
+	struct sd_audit *a = arg;
+	struct timespec until;
+	int64_t due;
+
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop_writer) {
+		if (a->writing || a->failed || a->pending.len == 0) {
+			pthread_cond_wait(&a->wcv, &a->mu);
+			continue;
+		}
+		due = a->first_pending_ns + a->delay_ns;
+		if (a->pending_lines < WRITER_BATCH_LINES && mono_ns() < due) {
+			until.tv_sec = (time_t)(due / 1000000000);
+			until.tv_nsec = (long)(due % 1000000000);
+			pthread_cond_timedwait(&a->wcv, &a->mu, &until);
+			continue;
+		}
+		flush_locked(a, 1);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+int sd_audit_start_writer(struct sd_audit *a, unsigned delay_us, struct sd_err *e)
+{
+	sigset_t all, old;
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->have_writer) {
+		pthread_mutex_unlock(&a->mu);
+		return 0;
+	}
+	a->delay_ns = (int64_t)delay_us * 1000;
+	a->stop_writer = 0;
+	/* The thread takes no signals: the process's handling (signalfd) stays as it is. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&a->writer, NULL, writer_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	a->have_writer = rc == 0;
+	pthread_mutex_unlock(&a->mu);
+	if (rc != 0)
+		return sd_err_set(e, SD_E_AUDIT_UNAVAILABLE,
+				  "audit log %s: cannot start its writer: %s", a->path,
+				  strerror(rc));
+	return 0;
+}
+
+static void stop_writer(struct sd_audit *a)
+{
+	pthread_mutex_lock(&a->mu);
+	if (!a->have_writer) {
+		pthread_mutex_unlock(&a->mu);
+		return;
+	}
+	a->stop_writer = 1;
+	pthread_cond_signal(&a->wcv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->writer, NULL);
+	pthread_mutex_lock(&a->mu);
+	a->have_writer = 0;
+	pthread_mutex_unlock(&a->mu);
+}
+
+void sd_audit_set_notify(struct sd_audit *a, void (*fn)(void *ctx), void *ctx)
+{
+	/* The callback runs under the lock: once we hold it, the old one has returned. */
+	pthread_mutex_lock(&a->mu);
+	a->notify = fn;
+	a->notify_ctx = ctx;
+	pthread_mutex_unlock(&a->mu);
 }
 
 int sd_audit_rotate(struct sd_audit *a, struct sd_err *e)
@@ -655,6 +841,7 @@ void sd_audit_close(struct sd_audit *a)
 
 	if (a == NULL)
 		return;
+	stop_writer(a);
 	pthread_mutex_lock(&a->mu);
 	if (drain_locked(a) == 0 && a->have_signer && a->since_cp > 0) {
 		if (checkpoint_locked(a, &e) != 0)

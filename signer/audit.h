@@ -67,8 +67,43 @@ void sd_audit_set_signer(struct sd_audit *a, const struct sd_audit_signer *s);
  * Append one record and wait until it is on disk (fdatasync). Thread-safe;
  * concurrent callers share one fdatasync. Fails with SD_E_AUDIT_UNAVAILABLE
  * when it cannot be written: the caller must then refuse to sign.
+ * Equivalent to sd_audit_submit followed by sd_audit_wait.
  */
 int sd_audit_append(struct sd_audit *a, const struct sd_audit_rec *r, struct sd_err *e);
+
+/*
+ * Queue one record without waiting for it; *seq is its place in the chain.
+ * Until sd_audit_wait or sd_audit_poll says seq is durable, the request's
+ * reply must not leave. Fails (SD_E_AUDIT_UNAVAILABLE) when the log has failed.
+ */
+int sd_audit_submit(struct sd_audit *a, const struct sd_audit_rec *r, uint64_t *seq,
+		    struct sd_err *e);
+
+/*
+ * Wait until record seq is durable. When no one is writing, the caller writes
+ * and fdatasyncs everything queued itself (group commit), so waiting never
+ * depends on the background writer. 0, or -1 (SD_E_AUDIT_UNAVAILABLE) when
+ * the write failed before seq was durable.
+ */
+int sd_audit_wait(struct sd_audit *a, uint64_t seq, struct sd_err *e);
+
+/* Without waiting: 1 when seq is durable, 0 not yet, -1 never (the log failed first). */
+int sd_audit_poll(struct sd_audit *a, uint64_t seq);
+
+/*
+ * Start a thread that commits queued records nobody waits for: one write
+ * and one fdatasync for everything queued, once the oldest queued record
+ * has waited delay_us (so that more records share the fdatasync) or a batch
+ * is full. sd_audit_close stops it.
+ */
+int sd_audit_start_writer(struct sd_audit *a, unsigned delay_us, struct sd_err *e);
+
+/*
+ * Called after every commit (records became durable, or the log failed),
+ * with the log's lock held: it must not block or call back into the log.
+ * NULL: none. After this returns, the previous callback is not running.
+ */
+void sd_audit_set_notify(struct sd_audit *a, void (*fn)(void *ctx), void *ctx);
 
 /* Rotate now (SIGHUP): rename to path.<UTC timestamp>, start a new file chained to it. */
 int sd_audit_rotate(struct sd_audit *a, struct sd_err *e);

@@ -3,6 +3,19 @@
  * a pool of workers (one per token session), so that pipelined requests on
  * one connection are signed in parallel. Each request gets a slot in its
  * connection's queue, and responses leave strictly in request order.
+ *
+ * With the audit log on, a worker that has more requests queued does not
+ * wait for its record's fdatasync: it queues the record and goes back to the
+ * token, and the loop holds the reply until the record is durable (the audit
+ * log's commit wakes the loop). A worker with nothing queued commits its
+ * record itself, at once.
+ *
+ * A worker whose reply is next on its connection, with nothing unsent before
+ * it, sends it itself (under the connection's lock) instead of waiting for
+ * the loop to wake up; the loop still retires the slot afterwards. That is
+ * for a server without a backlog: while requests are queued, finished replies
+ * are collected for up to COALESCE_NS and the loop sends them together, so
+ * that the loop and the clients wake once per batch instead of per reply.
  */
 #include "signer/server.h"
 
@@ -15,8 +28,11 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "signer/auditlog.h"
 
 #define MAX_PIPELINE	 64    /* requests in flight per connection */
 #define IDLE_TIMEOUT_MS	 60000 /* a connection with nothing pending */
@@ -25,6 +41,8 @@
 #define RBUF_CAP	 (4 + SD_FRAME_MAX)
 #define OUT_HIGH	 (2 * RBUF_CAP) /* unsent reply bytes above which we stop reading */
 #define ACCEPT_PAUSE_MS	 100		/* after EMFILE or ENFILE */
+#define SPIN_NS		 200000	 /* an idle worker's look for the next job (see spin_for_job) */
+#define COALESCE_NS	 1000000 /* how long finished replies wait for company under a backlog */
 
 struct conn;
 
@@ -37,10 +55,19 @@ struct slot {
 	uint8_t *req;
 	size_t reqlen;
 	struct wbuf resp;
+	struct sd_audit_ticket audit; /* the request's audit record */
+	int held;		      /* resp may not leave before that record is durable */
+	int sent;		      /* a worker sent resp itself (under the conn's mu) */
 };
 
 struct conn {
 	struct conn *prev, *next;
+	/*
+	 * Guards what a worker may touch to send its reply itself: fd (closed
+	 * under it), head, out, woff, and the slots' sent flags. The rest is
+	 * the loop's alone.
+	 */
+	pthread_mutex_t mu;
 	int fd;
 	struct sd_peer peer;
 	uint8_t *rbuf;
@@ -58,18 +85,32 @@ struct conn {
 	int admin;   /* accepted on the admin socket */
 	int touched; /* on the completion pass's list */
 	struct conn *next_touched;
+	int audit_wait; /* on the list of connections whose head waits for the audit log */
+	struct conn *next_audit_wait;
 	int64_t deadline_ms;
 };
 
 struct server {
 	struct signer *s;
 	int epfd, evfd, sigfd;
+	int tfd; /* timerfd: collected replies are due */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct slot *jobs, *jobs_tail;
+	atomic_uint njobs; /* requests queued for the workers (changed under mu) */
 	struct slot *done;
+	int done_woken;		    /* the loop was woken for the done list (under mu) */
+	int done_timer;		    /* tfd is armed for it (under mu) */
+	struct slot *held;	    /* done, but the reply waits for the audit log (under mu) */
+	atomic_int held_pending;    /* about how many are on it: the commit wakes the loop */
+	struct conn *audit_waiters; /* loop only */
+	atomic_uint audit_waiting;  /* how many: the audit commit wakes the loop when > 0 */
 	int stopping;
-	unsigned idle; /* workers waiting for a job (under mu) */
+	unsigned idle;		/* workers waiting for a job (under mu) */
+	atomic_int spinning;	/* a worker looks for the next job without sleeping */
+	atomic_int active;	/* workers between taking a job and finishing it */
+	atomic_llong last_done; /* when a worker last finished a job (ns) */
+	atomic_llong gap;	/* average time from an idle server's last reply to its next job */
 	pthread_t *workers;
 	unsigned nworkers;
 	struct conn *conns;
@@ -103,14 +144,120 @@ static void busy_begin(struct sd_counters *c)
 		;
 }
 
+/* A SIGNATURE whose audit record did not become durable must not leave: refuse it. */
+static void withhold(struct server *sv, struct slot *sl, const char *why)
+{
+	sl->held = 0;
+	if (sl->resp.len < 5 || sl->resp.p[4] != SD_MSG_SIGNATURE)
+		return; /* a refusal is sent as it is, as when the record fails before it */
+	LOG_E(&sv->s->log, "audit: %s; the signature for uid %u is withheld (AUDIT_UNAVAILABLE)",
+	      why, (unsigned)sl->c->peer.uid);
+	wbuf_reset(&sl->resp);
+	proto_enc_error(&sl->resp, SD_E_AUDIT_UNAVAILABLE,
+			"the audit log could not record this signature; nothing is signed until it "
+			"is restored (SIGHUP reopens it)");
+	atomic_fetch_sub(&sv->s->ctr.signatures, 1);
+	atomic_fetch_add(&sv->s->ctr.errors, 1);
+}
+
+/*
+ * The request's record is queued. With more requests waiting for a worker,
+ * go back to them: the reply is held until the background commit. Else make
+ * the record durable now, in this thread, which costs no hand-off.
+ */
+static void audit_settle(struct server *sv, struct slot *sl)
+{
+	struct sd_err e = {0};
+
+	if (atomic_load(&sv->njobs) > 0) {
+		sl->held = 1;
+		return;
+	}
+	if (sd_auditlog_wait(sv->s, &sl->audit, &e) != 0)
+		withhold(sv, sl, e.msg);
+}
+
+/*
+ * In a worker: send sl's reply now if it is next on its connection and
+ * nothing before it is unsent. What the socket does not take at once stays
+ * in out for the loop (which retires sl later in either case).
+ */
+static void send_direct(struct slot *sl)
+{
+	struct conn *c = sl->c;
+	ssize_t n;
+
+	if (wbuf_failed(&sl->resp))
+		return; /* the loop replaces it */
+	pthread_mutex_lock(&c->mu);
+	if (c->head == sl && c->woff == c->out.len && c->fd >= 0) {
+		n = send(c->fd, sl->resp.p, sl->resp.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0 && (size_t)n < sl->resp.len)
+			wbuf_raw(&c->out, sl->resp.p + n, sl->resp.len - (size_t)n);
+		/* Else (EAGAIN, an error) the loop sends it, or sees the error itself. */
+		sl->sent = n > 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The audit log committed (or failed): wake the loop if a reply waits for it. */
+static void audit_committed(void *ctx)
+{
+	struct server *sv = ctx;
+	uint64_t one = 1;
+
+	if ((atomic_load(&sv->audit_waiting) > 0 || atomic_load(&sv->held_pending) > 0) &&
+	    write(sv->evfd, &one, sizeof(one)) < 0)
+		return; /* EAGAIN: the loop is already due to wake */
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * After a job, one worker at a time keeps looking for the next one for up to
+ * SPIN_NS before it sleeps, when clients have lately sent their next request
+ * that soon after a reply. A worker that sleeps leaves its CPU idle, and on
+ * this kind of VM the next signature then starts cold: C_Sign after a 200 us
+ * sleep takes up to 250 us longer than back to back (docs/PERFORMANCE.md).
+ * Spinning costs at most SPIN_NS of CPU per reply, and only while the gaps
+ * between requests stay that short.
+ */
+static void spin_for_job(struct server *sv)
+{
+	int expected = 0;
+	int64_t end;
+
+	if (atomic_load(&sv->gap) >= SPIN_NS ||
+	    !atomic_compare_exchange_strong(&sv->spinning, &expected, 1))
+		return;
+	end = now_ns() + SPIN_NS;
+	while (atomic_load(&sv->njobs) == 0 && now_ns() < end) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	atomic_store(&sv->spinning, 0);
+}
+
 static void *worker(void *arg)
 {
 	struct server *sv = arg;
+	struct sd_audit_ticket t;
+	struct itimerspec due = {.it_value = {.tv_nsec = COALESCE_NS}};
 	struct slot *sl;
 	uint64_t one = 1;
-	int wake;
+	int wake, arm, backlog, first = 1;
 
 	for (;;) {
+		if (!first)
+			spin_for_job(sv);
+		first = 0;
 		pthread_mutex_lock(&sv->mu);
 		while (sv->jobs == NULL && !sv->stopping) {
 			sv->idle++;
@@ -127,6 +274,11 @@ static void *worker(void *arg)
 		sv->jobs = sl->next_job;
 		if (sv->jobs == NULL)
 			sv->jobs_tail = NULL;
+		atomic_fetch_sub(&sv->njobs, 1);
+		atomic_fetch_add(&sv->active, 1);
+		/* The loop signals no one while a worker spins: pass the rest on. */
+		if (sv->jobs != NULL && sv->idle > 0)
+			pthread_cond_signal(&sv->cv);
 		pthread_mutex_unlock(&sv->mu);
 
 		if (atomic_load(&sl->c->dead)) {
@@ -134,16 +286,47 @@ static void *worker(void *arg)
 			proto_enc_error(&sl->resp, SD_E_BAD_REQUEST, "client gone");
 		} else {
 			busy_begin(&sv->s->ctr);
+			sd_auditlog_defer(sv->s, &sl->audit);
 			sd_handle(sv->s, &sl->c->peer, sl->type, sl->req, sl->reqlen, &sl->resp);
+			sd_auditlog_defer(sv->s, NULL);
 			atomic_fetch_sub(&sv->s->ctr.signing_now, 1);
+			if (sl->audit.set)
+				audit_settle(sv, sl);
 		}
+		/* With requests queued, this reply can wait a little for others to go with it. */
+		backlog = atomic_load(&sv->njobs) > 0;
+		if (!sl->held && !backlog && !atomic_load(&sl->c->dead))
+			send_direct(sl);
 
-		pthread_mutex_lock(&sv->mu);
-		wake = sv->done == NULL;
-		sl->next_job = sv->done;
-		sv->done = sl;
-		pthread_mutex_unlock(&sv->mu);
-		/* Only the first completion of a batch wakes the loop: it takes the whole list. */
+		if (sl->held) {
+			/*
+			 * Nothing can be sent before the commit, which wakes the loop
+			 * (audit_committed): no wake-up now. Count, then look: a commit
+			 * that came before the count is seen here.
+			 */
+			t = sl->audit;
+			pthread_mutex_lock(&sv->mu);
+			sl->next_job = sv->held;
+			sv->held = sl;
+			pthread_mutex_unlock(&sv->mu);
+			atomic_fetch_add(&sv->held_pending, 1);
+			wake = sd_auditlog_state(sv->s, &t) != 0;
+		} else {
+			/* One wake-up per batch: the loop takes the whole list. */
+			wake = arm = 0;
+			pthread_mutex_lock(&sv->mu);
+			sl->next_job = sv->done;
+			sv->done = sl;
+			if (!sv->done_woken && !backlog)
+				wake = sv->done_woken = 1;
+			else if (!sv->done_woken && !sv->done_timer)
+				arm = sv->done_timer = 1;
+			pthread_mutex_unlock(&sv->mu);
+			if (arm)
+				timerfd_settime(sv->tfd, 0, &due, NULL);
+		}
+		atomic_store(&sv->last_done, now_ns());
+		atomic_fetch_sub(&sv->active, 1);
 		if (wake && write(sv->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			continue;
 	}
@@ -175,11 +358,13 @@ static void slot_free(struct slot *sl)
 /* Close now; the memory goes in reap(), once no worker holds a slot of it. */
 static void conn_free(struct server *sv, struct conn *c)
 {
+	pthread_mutex_lock(&c->mu);
 	if (c->fd >= 0) {
 		epoll_ctl(sv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 		c->fd = -1;
 	}
+	pthread_mutex_unlock(&c->mu);
 	c->gone = 1;
 	atomic_store(&c->dead, 1);
 	sv->need_reap = 1;
@@ -197,8 +382,9 @@ static void reap(struct server *sv)
 		nc = c->next;
 		if (!c->gone)
 			continue;
-		if (c->queued > 0) {
-			sv->need_reap = 1; /* a worker still holds a slot: next time */
+		if (c->queued > 0 || c->audit_wait) {
+			sv->need_reap =
+			    1; /* a worker or the audit list still holds it: next time */
 			continue;
 		}
 		for (sl = c->head; sl != NULL; sl = n) {
@@ -214,8 +400,34 @@ static void reap(struct server *sv)
 		sv->nconns--;
 		free(c->rbuf);
 		wbuf_free(&c->out);
+		pthread_mutex_destroy(&c->mu);
 		free(c);
 	}
+}
+
+/*
+ * Whether a held reply may leave now: its record is durable, or it never
+ * will be (then a SIGNATURE is withheld). If not yet, the connection waits on
+ * the audit list; registering before the second look means that a commit
+ * between the two looks still wakes the loop.
+ */
+static int audit_ready(struct server *sv, struct conn *c, struct slot *sl)
+{
+	int st = sd_auditlog_state(sv->s, &sl->audit);
+
+	if (st == 0 && !c->audit_wait) {
+		c->audit_wait = 1;
+		c->next_audit_wait = sv->audit_waiters;
+		sv->audit_waiters = c;
+		atomic_fetch_add(&sv->audit_waiting, 1);
+		st = sd_auditlog_state(sv->s, &sl->audit);
+	}
+	if (st == 0)
+		return 0;
+	if (st < 0)
+		withhold(sv, sl, "the audit log failed before this request's record was durable");
+	sl->held = 0;
+	return 1;
 }
 
 /* Move finished responses, in order, to the output buffer and write what we can. */
@@ -223,16 +435,23 @@ static void flush(struct server *sv, struct conn *c)
 {
 	struct slot *sl;
 	ssize_t n;
+	int broken = 0, all_sent;
 
 	if (c->gone)
 		return;
+	pthread_mutex_lock(&c->mu);
 	/* Bounded: a client that does not read its replies stops being read. */
-	while ((sl = c->head) != NULL && sl->done && c->out.len - c->woff < OUT_HIGH) {
-		if (wbuf_failed(&sl->resp)) {
-			wbuf_reset(&sl->resp);
-			proto_enc_error(&sl->resp, SD_E_INTERNAL, "response too large");
+	while ((sl = c->head) != NULL && sl->done &&
+	       (sl->sent || c->out.len - c->woff < OUT_HIGH)) {
+		if (sl->held && !audit_ready(sv, c, sl))
+			break;
+		if (!sl->sent) {
+			if (wbuf_failed(&sl->resp)) {
+				wbuf_reset(&sl->resp);
+				proto_enc_error(&sl->resp, SD_E_INTERNAL, "response too large");
+			}
+			wbuf_raw(&c->out, sl->resp.p, sl->resp.len);
 		}
-		wbuf_raw(&c->out, sl->resp.p, sl->resp.len);
 		c->head = sl->next;
 		if (c->head == NULL)
 			c->tail = NULL;
@@ -246,8 +465,8 @@ static void flush(struct server *sv, struct conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			conn_free(sv, c);
-			return;
+			broken = 1;
+			break;
 		}
 		c->woff += (size_t)n;
 	}
@@ -256,18 +475,21 @@ static void flush(struct server *sv, struct conn *c)
 		c->out.len -= c->woff;
 		c->woff = 0;
 	}
-	if (c->woff == c->out.len) {
+	all_sent = c->woff == c->out.len;
+	if (all_sent) {
 		wbuf_reset(&c->out);
 		c->woff = 0;
-		if (c->closing && c->inflight == 0) {
-			conn_free(sv, c);
-			return;
-		}
-		/* Idle time counts from the last answer, not from the last request. */
-		if (c->inflight == 0 && c->rlen == 0)
-			c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
 	}
-	update_events(sv, c);
+	if (!broken && !(all_sent && c->closing && c->inflight == 0))
+		update_events(sv, c);
+	pthread_mutex_unlock(&c->mu);
+	if (broken || (all_sent && c->closing && c->inflight == 0)) {
+		conn_free(sv, c);
+		return;
+	}
+	/* Idle time counts from the last answer, not from the last request. */
+	if (all_sent && c->inflight == 0 && c->rlen == 0)
+		c->deadline_ms = now_ms() + IDLE_TIMEOUT_MS;
 }
 
 static struct slot *slot_add(struct conn *c)
@@ -278,10 +500,12 @@ static struct slot *slot_add(struct conn *c)
 		return NULL;
 	sl->c = c;
 	wbuf_init(&sl->resp, 4 + SD_FRAME_MAX);
+	pthread_mutex_lock(&c->mu);
 	if (c->tail)
 		c->tail->next = sl;
 	else
 		c->head = sl;
+	pthread_mutex_unlock(&c->mu);
 	c->tail = sl;
 	c->inflight++;
 	return sl;
@@ -354,13 +578,21 @@ static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint
 	memcpy(sl->req, body, len);
 	sl->reqlen = len;
 	c->queued++;
+	/* A job for an idle server: how long after the last reply did it come? */
+	if (atomic_load(&sv->active) == 0 && atomic_load(&sv->njobs) == 0) {
+		int64_t g = now_ns() - atomic_load(&sv->last_done);
+
+		g = g < 0 ? 0 : g > 4 * SPIN_NS ? 4 * SPIN_NS : g;
+		atomic_store(&sv->gap, (3 * atomic_load(&sv->gap) + g) / 4);
+	}
 	pthread_mutex_lock(&sv->mu);
 	if (sv->jobs_tail)
 		sv->jobs_tail->next_job = sl;
 	else
 		sv->jobs = sl;
 	sv->jobs_tail = sl;
-	if (sv->idle > 0)
+	atomic_fetch_add(&sv->njobs, 1);
+	if (sv->idle > 0 && !atomic_load(&sv->spinning))
 		pthread_cond_signal(&sv->cv);
 	pthread_mutex_unlock(&sv->mu);
 }
@@ -507,6 +739,7 @@ static void on_accept(struct server *sv, int lfd, int admin)
 			close(fd);
 			continue;
 		}
+		pthread_mutex_init(&c->mu, NULL);
 		c->fd = fd;
 		c->admin = admin;
 		wbuf_init(&c->out, 0);
@@ -538,22 +771,50 @@ static void on_accept(struct server *sv, int lfd, int admin)
 
 static void on_completions(struct server *sv)
 {
+	static const struct itimerspec off;
 	uint64_t v;
-	struct slot *list, *sl, *n;
-	struct conn *c, *touched = NULL;
+	struct slot *list, *held, *sl, *n;
+	struct conn *c, *n2, *touched = NULL;
+	int nheld = 0, timer;
 
 	if (read(sv->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	if (read(sv->tfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&sv->mu);
 	list = sv->done;
 	sv->done = NULL;
+	timer = sv->done_timer;
+	sv->done_woken = sv->done_timer = 0;
+	held = sv->held;
+	sv->held = NULL;
 	pthread_mutex_unlock(&sv->mu);
+	/* Taken early: the timer would only wake us for nothing. */
+	if (timer)
+		timerfd_settime(sv->tfd, 0, &off, NULL);
+	for (sl = held; sl != NULL; sl = n, nheld++) {
+		n = sl->next_job;
+		sl->next_job = list;
+		list = sl;
+	}
+	atomic_fetch_sub(&sv->held_pending, nheld);
 	/* First mark every slot, then flush each connection once: flush may free it. */
 	for (sl = list; sl != NULL; sl = n) {
 		n = sl->next_job;
 		c = sl->c;
 		sl->done = 1;
 		c->queued--;
+		if (!c->touched) {
+			c->touched = 1;
+			c->next_touched = touched;
+			touched = c;
+		}
+	}
+	/* Replies held for the audit log: look again (flush puts back those still waiting). */
+	for (c = sv->audit_waiters, sv->audit_waiters = NULL; c != NULL; c = n2) {
+		n2 = c->next_audit_wait;
+		c->audit_wait = 0;
+		atomic_fetch_sub(&sv->audit_waiting, 1);
 		if (!c->touched) {
 			c->touched = 1;
 			c->next_touched = touched;
@@ -609,10 +870,15 @@ static void apply_generation(struct server *sv)
 static int drained(struct server *sv)
 {
 	struct conn *c;
+	int busy;
 
-	for (c = sv->conns; c != NULL; c = c->next)
-		if (c->inflight > 0 || c->queued > 0 || c->woff < c->out.len)
+	for (c = sv->conns; c != NULL; c = c->next) {
+		pthread_mutex_lock(&c->mu);
+		busy = c->inflight > 0 || c->queued > 0 || c->woff < c->out.len;
+		pthread_mutex_unlock(&c->mu);
+		if (busy)
 			return 0;
+	}
 	return 1;
 }
 
@@ -646,14 +912,17 @@ static int setup(struct server *sv, unsigned nworkers)
 	sigaddset(&set, SIGINT);
 	sv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	sv->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sv->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	sv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sv->epfd < 0 || sv->evfd < 0 || sv->sigfd < 0)
+	if (sv->epfd < 0 || sv->evfd < 0 || sv->sigfd < 0 || sv->tfd < 0)
 		return -1;
 	ev.events = EPOLLIN;
 	ev.data.ptr = &sv->s->listen_fd;
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->s->listen_fd, &ev);
 	ev.data.ptr = &sv->evfd;
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->evfd, &ev);
+	ev.data.ptr = &sv->tfd;
+	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->tfd, &ev);
 	if (sv->s->admin_fd >= 0) {
 		ev.data.ptr = &sv->s->admin_fd;
 		epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->s->admin_fd, &ev);
@@ -662,6 +931,7 @@ static int setup(struct server *sv, unsigned nworkers)
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->sigfd, &ev);
 	pthread_mutex_init(&sv->mu, NULL);
 	pthread_cond_init(&sv->cv, NULL);
+	sd_auditlog_set_notify(sv->s, audit_committed, sv);
 	sv->workers = calloc(nworkers, sizeof(*sv->workers));
 	if (sv->workers == NULL)
 		return -1;
@@ -683,6 +953,8 @@ static int teardown(struct server *sv)
 	struct timespec until;
 	unsigned i;
 
+	/* sv is about to go: the audit log's commits must stop calling into it. */
+	sd_auditlog_set_notify(sv->s, NULL, NULL);
 	pthread_mutex_lock(&sv->mu);
 	sv->stopping = 1;
 	pthread_cond_broadcast(&sv->cv);
@@ -699,8 +971,10 @@ static int teardown(struct server *sv)
 	free(sv->workers);
 	/* Workers are gone: every queued slot is on the done list or finished. */
 	on_completions(sv);
+	sv->audit_waiters = NULL;
 	for (c = sv->conns; c != NULL; c = c->next) {
 		c->queued = 0;
+		c->audit_wait = 0;
 		conn_free(sv, c);
 	}
 	reap(sv);
@@ -709,6 +983,8 @@ static int teardown(struct server *sv)
 		close(sv->epfd);
 	if (sv->evfd >= 0)
 		close(sv->evfd);
+	if (sv->tfd >= 0)
+		close(sv->tfd);
 	if (sv->sigfd >= 0)
 		close(sv->sigfd);
 	pthread_mutex_destroy(&sv->mu);
@@ -727,7 +1003,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 	memset(&sv, 0, sizeof(sv));
 	sv.s = s;
 	sv.reload = reload;
-	sv.epfd = sv.evfd = sv.sigfd = -1;
+	sv.epfd = sv.evfd = sv.sigfd = sv.tfd = -1;
 	apply_generation(&sv);
 	if (setup(&sv, nworkers) != 0) {
 		LOG_E(&s->log, "cannot start the event loop: %s", strerror(errno));
@@ -752,7 +1028,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 				on_accept(&sv, s->listen_fd, 0);
 			} else if (p == &s->admin_fd) {
 				on_accept(&sv, s->admin_fd, 1);
-			} else if (p == &sv.evfd) {
+			} else if (p == &sv.evfd || p == &sv.tfd) {
 				on_completions(&sv);
 			} else if (p == &sv.sigfd) {
 				if (on_signal(&sv, reload) && drain_until == 0) {

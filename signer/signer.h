@@ -101,6 +101,15 @@ struct signer {
 	struct sd_keyset *audit_ks; /* holds the checkpoint key's generation */
 	int audit_on;		    /* audit.path is set: no record, no signature */
 	pthread_rwlock_t audit_lk;
+	/* Deferred durability (sd_auditlog_defer); the ids under audit_lk. */
+	pthread_key_t audit_defer;	 /* this thread's sd_audit_ticket, if it defers */
+	int audit_defer_ok;		 /* audit_defer was created */
+	uint64_t audit_id;		 /* the open log's id (0: none opened yet) */
+	uint64_t audit_prev_id;		 /* the last log closed while running ... */
+	uint64_t audit_prev_durable;	 /* ... and its last durable seq */
+	pthread_mutex_t audit_notify_mu; /* guards the two below */
+	void (*audit_notify)(void *ctx); /* see sd_auditlog_set_notify */
+	void *audit_notify_ctx;
 	time_t next_refresh; /* next CRL re-read */
 };
 

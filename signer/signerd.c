@@ -252,11 +252,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/*
-	 * A worker waits for its audit record's fdatasync after signing: with
-	 * more workers than sessions the next signatures use the token meanwhile,
-	 * and group commit puts their records in the same sync.
+	 * One worker per session, also with the audit log on: a worker with more
+	 * requests queued does not wait for its record's fdatasync (the loop
+	 * holds the reply), so extra workers would only queue for sessions.
 	 */
-	ret = sd_serve(&s, ks->cfg->token.sessions * (s.audit_on ? 4 : 1), reload);
+	ret = sd_serve(&s, ks->cfg->token.sessions, reload);
 	if (ret == SD_SERVE_STUCK) {
 		/* The token holds a thread hostage: touching it again would hang too. */
 		LOG_E(&s.log, "stopped with a token call still pending; no final audit checkpoint");

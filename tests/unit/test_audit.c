@@ -969,6 +969,171 @@ static void test_checkpoint_failure(void)
 	free_lines(lines);
 }
 
+/* --- deferred commit: sd_audit_submit and the background writer -------------------- */
+
+struct commits {
+	pthread_mutex_t mu;
+	unsigned syncs;		 /* fdatasyncs that returned (the sync hook) */
+	unsigned notified;	 /* notify calls */
+	unsigned syncs_at_first; /* syncs when notify first ran */
+	size_t lines_at_last;	 /* lines in the file when notify last ran */
+};
+
+static void count_sync(void *ctx)
+{
+	struct commits *c = ctx;
+
+	pthread_mutex_lock(&c->mu);
+	c->syncs++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Runs with the log's lock held: reads the file, not the log. */
+static void count_notify(void *ctx)
+{
+	struct commits *c = ctx;
+	char **lines;
+	size_t n = 0;
+
+	lines = read_lines(F.path, &n);
+	free_lines(lines);
+	pthread_mutex_lock(&c->mu);
+	if (c->notified++ == 0)
+		c->syncs_at_first = c->syncs;
+	c->lines_at_last = n;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Poll seq until it is no longer pending (or max_ms pass); returns the last poll. */
+static int poll_until(struct sd_audit *a, uint64_t seq, int64_t max_ms)
+{
+	int64_t end = now_ms() + max_ms;
+	int st;
+
+	while ((st = sd_audit_poll(a, seq)) == 0 && now_ms() < end)
+		usleep(1000);
+	return st;
+}
+
+static int submit_one(struct sd_audit *a, unsigned i, uint64_t *seq, struct sd_err *e)
+{
+	struct sd_audit_rec r;
+	uint8_t d[32];
+	char prog[32];
+
+	memset(d, (int)i, sizeof(d));
+	snprintf(prog, sizeof(prog), "d%u", i);
+	fill_rec(&r, d, prog, 0);
+	return sd_audit_submit(a, &r, seq, e);
+}
+
+static void test_deferred_commit(void)
+{
+	struct commits c = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
+	struct sd_audit *a = NULL;
+	struct sd_err e;
+	uint64_t seq[10], extra;
+	int64_t t0;
+	size_t n;
+	char **lines;
+	unsigned i, pending = 0;
+
+	fresh_dir();
+	CU_ASSERT_EQUAL_FATAL(sd_audit_open(F.path, 0, 0, &a, &e), 0);
+	sd_audit_set_sync_hook(a, count_sync, &c);
+	sd_audit_set_notify(a, count_notify, &c);
+	/* Records wait up to 300 ms for company: far longer than this loop takes. */
+	CU_ASSERT_EQUAL_FATAL(sd_audit_start_writer(a, 300000, &e), 0);
+	t0 = now_ms();
+	for (i = 0; i < 10; i++) {
+		CU_ASSERT_EQUAL_FATAL(submit_one(a, i, &seq[i], &e), 0);
+		pending += sd_audit_poll(a, seq[i]) == 0;
+	}
+	/* Queued, not durable: nobody may answer for them yet. */
+	if (now_ms() - t0 < 250)
+		CU_ASSERT_EQUAL(pending, 10);
+	CU_ASSERT_EQUAL(c.notified, 0);
+	for (i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(poll_until(a, seq[i], 5000), 1);
+	/* The writer committed all ten with one fdatasync, and said so only after it. */
+	CU_ASSERT_EQUAL(c.syncs, 1);
+	CU_ASSERT(c.notified >= 1);
+	CU_ASSERT_EQUAL(c.syncs_at_first, 1);
+	CU_ASSERT(c.lines_at_last >= 10);
+	CU_ASSERT(now_ms() - t0 >= 250);
+
+	/* A waiter does not wait for the writer's delay: it commits at once itself. */
+	t0 = now_ms();
+	CU_ASSERT_EQUAL(submit_one(a, 10, &extra, &e), 0);
+	CU_ASSERT_EQUAL(sd_audit_wait(a, extra, &e), 0);
+	CU_ASSERT(now_ms() - t0 < 150);
+	CU_ASSERT_EQUAL(sd_audit_poll(a, extra), 1);
+
+	/* A full batch goes at once, whatever the delay. */
+	sd_audit_close(a);
+	CU_ASSERT_EQUAL_FATAL(sd_audit_open(F.path, 0, 0, &a, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(sd_audit_start_writer(a, 60u * 1000000, &e), 0);
+	for (i = 0; i < 64; i++)
+		CU_ASSERT_EQUAL(submit_one(a, 100 + i, &extra, &e), 0);
+	CU_ASSERT_EQUAL(poll_until(a, extra, 5000), 1);
+
+	/* Close commits what is still queued, then seals the file. */
+	CU_ASSERT_EQUAL(submit_one(a, 200, &extra, &e), 0);
+	sd_audit_close(a);
+	lines = read_lines(F.path, &n);
+	CU_ASSERT_EQUAL(n, 10 + 1 + 64 + 1);
+	CU_ASSERT_PTR_NOT_NULL(n > 0 ? strstr(lines[n - 1], "\"program\":\"d200\"") : NULL);
+	free_lines(lines);
+}
+
+static void test_deferred_failure(void)
+{
+	struct commits c = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
+	struct sd_audit *a = NULL;
+	struct rlimit old, lim;
+	struct stat sb;
+	struct sd_err e;
+	uint64_t seq, later;
+	int st;
+
+	fresh_dir();
+	CU_ASSERT_EQUAL_FATAL(sd_audit_open(F.path, 0, 0, &a, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(sd_audit_start_writer(a, 1000, &e), 0);
+	CU_ASSERT_EQUAL(submit_one(a, 1, &seq, &e), 0);
+	CU_ASSERT_EQUAL(poll_until(a, seq, 5000), 1);
+	sd_audit_set_notify(a, count_notify, &c);
+	CU_ASSERT_EQUAL_FATAL(stat(F.path, &sb), 0);
+	/* The next record cannot be written (EFBIG): the writer fails the log. */
+	CU_ASSERT_EQUAL_FATAL(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size + 10;
+	CU_ASSERT_EQUAL_FATAL(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	CU_ASSERT_EQUAL(submit_one(a, 2, &seq, &e), 0);
+	st = poll_until(a, seq, 5000);
+	setrlimit(RLIMIT_FSIZE, &old);
+	/* Never durable, and whoever holds its reply is told. */
+	CU_ASSERT_EQUAL(st, -1);
+	CU_ASSERT(c.notified >= 1);
+	CU_ASSERT_EQUAL(sd_audit_wait(a, seq, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_AUDIT_UNAVAILABLE);
+	CU_ASSERT_EQUAL(submit_one(a, 3, &later, &e), -1);
+	CU_ASSERT_EQUAL(e.code, SD_E_AUDIT_UNAVAILABLE);
+	sd_audit_close(a);
+	/* The failed record was cut off: the file ends with the first one. */
+	CU_ASSERT(stat(F.path, &sb) == 0);
+	CU_ASSERT_EQUAL(sd_audit_open(F.path, 0, 0, &a, &e), 0);
+	sd_audit_close(a);
+}
+
 /* --- the verifier -------------------------------------------------------------------- */
 
 static char **make_log(size_t *n)
@@ -1101,6 +1266,10 @@ int main(void)
 	    !CU_add_test(s, "reopen continues the chain; torn tail refused", test_reopen) ||
 	    !CU_add_test(s, "a failed write refuses until reopened", test_write_failure) ||
 	    !CU_add_test(s, "checkpoint signing failures", test_checkpoint_failure) ||
+	    !CU_add_test(s, "deferred records: one background commit, reported after it",
+			 test_deferred_commit) ||
+	    !CU_add_test(s, "deferred records: a failed commit is reported, never durable",
+			 test_deferred_failure) ||
 	    !CU_add_test(s, "the verifier names the first bad line", test_verify_detects)) {
 		CU_cleanup_registry();
 		return 1;
