@@ -1,6 +1,8 @@
 /* Audit log encoding helpers: JSON strings, times, hashes, base64, checkpoint signatures. */
 #include "common/audit_fmt.h"
 
+#include "common/b64.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -194,33 +196,6 @@ void sd_audit_put_b64(struct wbuf *w, const uint8_t *p, size_t n)
 	}
 }
 
-long sd_audit_b64_decode(const char *s, size_t n, uint8_t *out, size_t max)
-{
-	size_t i, pad = 0, need;
-	unsigned char c;
-	int m;
-
-	if (n == 0 || n % 4 != 0 || n > (size_t)0x7fffffff)
-		return -1;
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
-		if (c == '=' && i >= n - 2) {
-			pad++;
-			continue;
-		}
-		if (pad != 0 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-				  (c >= '0' && c <= '9') || c == '+' || c == '/'))
-			return -1;
-	}
-	need = n / 4 * 3;
-	if (need > max)
-		return -1;
-	m = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-	if (m < 0 || (size_t)m != need)
-		return -1;
-	return (long)(need - pad);
-}
-
 int sd_audit_sig_check(X509 *cert, const uint8_t hash[32], const uint8_t *sig, size_t siglen,
 		       struct sd_err *e)
 {
@@ -254,8 +229,8 @@ int sd_audit_cp_verify(const struct sd_audit_line *l, X509 **cert, struct sd_err
 	const struct sd_audit_field *fc = sd_audit_get(l, "cert"), *fs = sd_audit_get(l, "sig");
 	uint8_t *der = NULL, sig[SD_AUDIT_MAX_SIG], hash[32];
 	const unsigned char *dp;
-	size_t prefix;
-	long dl, sl;
+	size_t prefix, dl = 0, sl = 0;
+	const char *why;
 	X509 *x = NULL;
 	int ret = -1;
 
@@ -264,22 +239,21 @@ int sd_audit_cp_verify(const struct sd_audit_line *l, X509 **cert, struct sd_err
 	der = OPENSSL_malloc(SD_AUDIT_MAX_CERT);
 	if (der == NULL)
 		return sd_err_set(e, SD_E_INTERNAL, "out of memory");
-	dl = sd_audit_b64_decode(fc->val, fc->val_len, der, SD_AUDIT_MAX_CERT);
 	dp = der;
-	if (dl <= 0 || (x = d2i_X509(NULL, &dp, dl)) == NULL || dp != der + dl) {
+	if (sd_b64_decode(fc->val, fc->val_len, der, SD_AUDIT_MAX_CERT, &dl, &why) != 0 ||
+	    dl == 0 || (x = d2i_X509(NULL, &dp, (long)dl)) == NULL || dp != der + dl) {
 		sd_err_set(e, SD_E_BAD_REQUEST,
 			   "the checkpoint certificate is not base64 DER X.509");
 		goto out;
 	}
-	sl = sd_audit_b64_decode(fs->val, fs->val_len, sig, sizeof(sig));
-	if (sl <= 0) {
+	if (sd_b64_decode(fs->val, fs->val_len, sig, sizeof(sig), &sl, &why) != 0 || sl == 0) {
 		sd_err_set(e, SD_E_BAD_REQUEST, "the checkpoint signature is not base64");
 		goto out;
 	}
 	/* The signed prefix ends before the comma that precedes "sig". */
 	prefix = (size_t)(fs->name - l->line) - 2;
 	SHA256((const unsigned char *)l->line, prefix, hash);
-	if (sd_audit_sig_check(x, hash, sig, (size_t)sl, e) != 0) {
+	if (sd_audit_sig_check(x, hash, sig, sl, e) != 0) {
 		sd_err_prefix(e, "checkpoint: ");
 		goto out;
 	}

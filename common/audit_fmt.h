@@ -118,8 +118,6 @@ int sd_audit_unescape(const char *v, size_t n, char *out, size_t outsz);
 
 /* Base64 (standard alphabet, padded, no newlines) of n bytes appended to w. */
 void sd_audit_put_b64(struct wbuf *w, const uint8_t *p, size_t n);
-/* Strict base64 decode into out[max]; returns the length or -1. */
-long sd_audit_b64_decode(const char *s, size_t n, uint8_t *out, size_t max);
 
 /*
  * Check a checkpoint signature: RSASSA-PKCS1-v1_5 or ECDSA (DER) over the

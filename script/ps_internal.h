@@ -40,7 +40,4 @@ static inline unsigned ps_unit(const struct ps_info *pi, const uint8_t *p, size_
 /* 1 when d[0..n) is exactly one DER SEQUENCE (definite length, at most 4 length bytes). */
 int ps_der_single_seq(const uint8_t *d, size_t n);
 
-/* Strict base64 (RFC 4648, padded): 0 and *outlen, or -1 with a reason in why. */
-int ps_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t *outlen, const char **why);
-
 #endif

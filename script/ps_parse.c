@@ -11,6 +11,8 @@
  */
 #include "script/ps_internal.h"
 
+#include "common/b64.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,7 +313,7 @@ static int parse_block(const uint8_t *p, struct ps_info *pi, size_t hdr, int wan
 		sd_err_set(e, SD_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (ps_b64_decode(b64, nb64, der, &derlen, &why) != 0) {
+	if (sd_b64_decode(b64, nb64, der, nb64 / 4 * 3, &derlen, &why) != 0) {
 		sd_err_set(e, SD_E_BAD_REQUEST, "malformed signature block at line %zu: %s",
 			   pi->l.block_line, why);
 		goto out;

@@ -24,6 +24,7 @@
 
 #include "common/audit_fmt.h"
 #include "common/audit_vfy.h"
+#include "common/b64.h"
 #include "common/file.h"
 #include "signer/audit.h"
 
@@ -274,7 +275,8 @@ static void test_roundtrip(void)
 	EVP_MD_CTX *mc;
 	int64_t now = (int64_t)time(NULL) * 1000;
 	size_t n = 0;
-	long sl;
+	size_t sl = 0;
+	const char *why = NULL;
 
 	fresh_dir();
 	memset(d1, 1, sizeof(d1));
@@ -321,7 +323,8 @@ static void test_roundtrip(void)
 	CU_ASSERT_EQUAL(sd_audit_cp_verify(l, NULL, &e), 0);
 	sigp = strstr(lines[2], ",\"sig\":\"");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sigp);
-	sl = sd_audit_b64_decode(sigp + 8, strlen(sigp + 8) - 2, sig, sizeof(sig));
+	CU_ASSERT_EQUAL_FATAL(
+	    sd_b64_decode(sigp + 8, strlen(sigp + 8) - 2, sig, sizeof(sig), &sl, &why), 0);
 	CU_ASSERT_FATAL(sl > 0);
 	mc = EVP_MD_CTX_new();
 	CU_ASSERT_EQUAL(EVP_DigestVerifyInit(mc, NULL, EVP_sha256(), NULL, F.key), 1);

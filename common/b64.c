@@ -1,5 +1,5 @@
-/* Strict base64 decoding of a signature block's lines (RFC 4648, padded). */
-#include "script/ps_internal.h"
+/* Strict base64 decoding, shared by the audit log verifier and the script signature block. */
+#include "common/b64.h"
 
 static int b64_value(char c)
 {
@@ -16,20 +16,26 @@ static int b64_value(char c)
 	return -1;
 }
 
-int ps_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t *outlen, const char **why)
+int sd_b64_decode(const char *in, size_t n, uint8_t *out, size_t max, size_t *outlen,
+		  const char **why)
 {
 	size_t i, o = 0, pad = 0;
 	uint32_t acc = 0;
 	int v;
 
-	if (inlen == 0 || inlen % 4 != 0) {
+	*outlen = 0;
+	if (n == 0 || n % 4 != 0) {
 		*why = "the base64 is not a whole number of 4-character groups";
 		return -1;
 	}
-	for (i = 0; i < inlen; i++) {
+	if (n / 4 * 3 > max) {
+		*why = "the base64 decodes to more bytes than expected";
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
 		if (in[i] == '=') {
 			/* Padding: only the last one or two characters. */
-			if (i < inlen - 2 || (i == inlen - 2 && in[inlen - 1] != '=')) {
+			if (i < n - 2 || (i == n - 2 && in[n - 1] != '=')) {
 				*why = "base64 padding '=' in the middle of the data";
 				return -1;
 			}
@@ -37,7 +43,7 @@ int ps_b64_decode(const char *in, size_t inlen, uint8_t *out, size_t *outlen, co
 			v = 0;
 		} else {
 			v = b64_value(in[i]);
-			if (v < 0) {
+			if (v < 0 || pad != 0) {
 				*why = "a character that is not base64";
 				return -1;
 			}
