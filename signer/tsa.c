@@ -42,18 +42,6 @@ int sd_tsa_load(const struct cfg *cfg, X509_STORE **out, struct sd_err *e)
 	return 0;
 }
 
-static const EVP_MD *ts_md(unsigned bit)
-{
-	switch (bit) {
-	case CFG_MD_SHA384:
-		return EVP_sha384();
-	case CFG_MD_SHA512:
-		return EVP_sha512();
-	default:
-		return EVP_sha256();
-	}
-}
-
 int sd_tsa_stamp(struct signer *s, struct sd_keyset *ks, const struct sd_key *k, uint8_t **p7,
 		 size_t *p7len, struct ts_token *tok, struct sd_err *e)
 {
@@ -76,7 +64,7 @@ int sd_tsa_stamp(struct signer *s, struct sd_keyset *ks, const struct sd_key *k,
 	tp.timeout_ms = cfg->timestamp.timeout_ms;
 	tp.retries = cfg->timestamp.retries;
 	tp.backoff_ms = TSA_BACKOFF_MS;
-	tp.md = ts_md(cfg->timestamp.hash);
+	tp.md = EVP_get_digestbyname(cfg_md_name(cfg->timestamp.hash)); /* set by the loader */
 	tp.ca = ks->ts_ca;
 	if (ts_fetch(&tp, sig, siglen, tok, &te) == 0 &&
 	    au_add_timestamp(*p7, *p7len, tok->der, tok->len, &out, &outlen, &te) == 0 &&

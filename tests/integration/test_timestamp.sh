@@ -143,6 +143,9 @@ for h in sha384 sha512; do
   hash: $h"
 	"$BIN/signer" sign-cab --digest sha512 -o "t-$h.cab" a.cab
 	ts_verify "t-$h.cab"
+	# The TSA was asked for this hash of the signature.
+	openssl ts -query -in "$T/tsa.log.last.tsq" -text >q.txt 2>&1
+	qgrep "Hash Algorithm: $h" q.txt || { cat q.txt >&2; fail "the request's imprint is not $h"; }
 done
 
 note "all TSAs down, required: TIMESTAMP_FAILED naming each TSA"
