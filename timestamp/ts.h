@@ -65,7 +65,9 @@ int ts_response_check(const struct ts_query *q, const uint8_t *resp, size_t len,
  * Check a TimeStampToken found in a signature (the client's verify-cab):
  * its messageImprint is the hash, with the token's own algorithm (SHA-256 or
  * stronger), of the signature value sig[siglen], and its signature verifies
- * as in ts_response_check (against ca when not NULL). Sets gen_time,
+ * as in ts_response_check (against ca when not NULL, whose verification
+ * time is set to the token's genTime: a TSA certificate that expired since
+ * still verifies, as on Windows). Sets gen_time,
  * gen_time_text and trusted; t->der stays NULL. Errors: SD_E_TIMESTAMP_FAILED.
  */
 int ts_token_verify(const uint8_t *der, size_t len, const uint8_t *sig, size_t siglen,

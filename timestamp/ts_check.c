@@ -225,7 +225,12 @@ int ts_token_verify(const uint8_t *der, size_t len, const uint8_t *sig, size_t s
 		sd_err_openssl(e, SD_E_INTERNAL, "timestamp: cannot hash the signature");
 		goto out;
 	}
-	if (check_imprint_time(tst, md, h, hl, t, e) != 0 || check_signature(tok, ca, t, e) != 0)
+	if (check_imprint_time(tst, md, h, hl, t, e) != 0)
+		goto out;
+	/* As Windows does: the TSA certificate must have been valid at genTime. */
+	if (ca != NULL)
+		X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(ca), t->gen_time);
+	if (check_signature(tok, ca, t, e) != 0)
 		goto out;
 	ret = 0;
 out:

@@ -42,7 +42,8 @@ static int add_ext(X509 *c, int nid, const char *v)
 	return ok;
 }
 
-static X509 *self_signed(EVP_PKEY *key, const char *cn, long serial, const char *eku)
+static X509 *self_signed_at(EVP_PKEY *key, const char *cn, long serial, const char *eku, long from,
+			    long to)
 {
 	X509 *c = X509_new();
 	X509_NAME *n = X509_NAME_new();
@@ -53,9 +54,8 @@ static X509 *self_signed(EVP_PKEY *key, const char *cn, long serial, const char 
 	     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
 					0) == 1 &&
 	     X509_set_subject_name(c, n) == 1 && X509_set_issuer_name(c, n) == 1 &&
-	     X509_gmtime_adj(X509_getm_notBefore(c), -3600) != NULL &&
-	     X509_gmtime_adj(X509_getm_notAfter(c), 86400L) != NULL &&
-	     X509_set_pubkey(c, key) == 1 &&
+	     X509_gmtime_adj(X509_getm_notBefore(c), from) != NULL &&
+	     X509_gmtime_adj(X509_getm_notAfter(c), to) != NULL && X509_set_pubkey(c, key) == 1 &&
 	     add_ext(c, NID_basic_constraints, "critical,CA:FALSE") &&
 	     add_ext(c, NID_key_usage, "critical,digitalSignature") &&
 	     add_ext(c, NID_subject_key_identifier, "hash") &&
@@ -69,8 +69,26 @@ static X509 *self_signed(EVP_PKEY *key, const char *cn, long serial, const char 
 	return c;
 }
 
-/* A TimeStampResp for the DER request req, made by OpenSSL's own responder. */
-static uint8_t *respond(const uint8_t *req, size_t reqlen, const EVP_MD *md_ok, size_t *len)
+static X509 *self_signed(EVP_PKEY *key, const char *cn, long serial, const char *eku)
+{
+	return self_signed_at(key, cn, serial, eku, -3600, 86400L);
+}
+
+/* The responder's clock, for tokens from the past. */
+static int fixed_time(struct TS_resp_ctx *ctx, void *data, long *sec, long *usec)
+{
+	(void)ctx;
+	*sec = *(const long *)data;
+	*usec = 0;
+	return 1;
+}
+
+/*
+ * A TimeStampResp for the DER request req, made by OpenSSL's own responder
+ * with signer tsa; at != 0 sets its genTime.
+ */
+static uint8_t *respond_as(const uint8_t *req, size_t reqlen, const EVP_MD *md_ok, X509 *tsa,
+			   long at, size_t *len)
 {
 	TS_RESP_CTX *ctx = TS_RESP_CTX_new();
 	ASN1_OBJECT *pol = OBJ_txt2obj("1.2.3.4.1", 1);
@@ -79,8 +97,10 @@ static uint8_t *respond(const uint8_t *req, size_t reqlen, const EVP_MD *md_ok, 
 	unsigned char *der = NULL;
 	int n = 0;
 
+	if (ctx != NULL && at != 0)
+		TS_RESP_CTX_set_time_cb(ctx, fixed_time, &at);
 	if (ctx != NULL && pol != NULL && in != NULL &&
-	    TS_RESP_CTX_set_signer_cert(ctx, fx.tsa) == 1 &&
+	    TS_RESP_CTX_set_signer_cert(ctx, tsa) == 1 &&
 	    TS_RESP_CTX_set_signer_key(ctx, fx.key) == 1 &&
 	    TS_RESP_CTX_set_def_policy(ctx, pol) == 1 && TS_RESP_CTX_add_md(ctx, md_ok) == 1 &&
 	    TS_RESP_CTX_set_signer_digest(ctx, EVP_sha256()) == 1)
@@ -93,6 +113,11 @@ static uint8_t *respond(const uint8_t *req, size_t reqlen, const EVP_MD *md_ok, 
 	TS_RESP_CTX_free(ctx);
 	*len = n > 0 ? (size_t)n : 0;
 	return n > 0 ? der : NULL;
+}
+
+static uint8_t *respond(const uint8_t *req, size_t reqlen, const EVP_MD *md_ok, size_t *len)
+{
+	return respond_as(req, reqlen, md_ok, fx.tsa, 0, len);
 }
 
 static const uint8_t sigval[] = "pretend this is the SignerInfo signature value";
@@ -300,6 +325,39 @@ static void test_url_shown(void)
 	CU_ASSERT_STRING_EQUAL(out, "http://");
 }
 
+/* A token made while a since-expired TSA certificate was valid. */
+static void test_expired_tsa(void)
+{
+	X509 *old = self_signed_at(fx.key, "unit test old TSA", 4, "critical,timeStamping",
+				   -20 * 86400L, -5 * 86400L);
+	X509_STORE *st = X509_STORE_new();
+	long then = (long)time(NULL) - 10 * 86400L;
+	struct ts_query q;
+	struct ts_token t, t2;
+	struct sd_err e = {0};
+	uint8_t *req, *resp;
+	size_t reqlen, len;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+	CU_ASSERT_EQUAL_FATAL(X509_STORE_add_cert(st, old), 1);
+	query(&q, &req, &reqlen);
+	resp = respond_as(req, reqlen, EVP_sha256(), old, then, &len);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(resp);
+	/* The daemon takes tokens now: an expired TSA certificate is refused. */
+	CU_ASSERT_EQUAL(ts_response_check(&q, resp, len, st, &t, &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "does not verify against timestamp.ca"));
+	/* A verifier later checks it at genTime, as Windows does. */
+	CU_ASSERT_EQUAL_FATAL(ts_response_check(&q, resp, len, NULL, &t, &e), 0);
+	CU_ASSERT_EQUAL(t.gen_time, then);
+	CU_ASSERT_EQUAL(ts_token_verify(t.der, t.len, sigval, sizeof(sigval), st, &t2, &e), 0);
+	CU_ASSERT_EQUAL(t2.trusted, 1);
+	ts_token_clear(&t);
+	X509_STORE_free(st);
+	X509_free(old);
+	OPENSSL_free(resp);
+	OPENSSL_free(req);
+}
+
 static int soft_sign(void *ctx, int md_nid, const uint8_t *hash, size_t hashlen, uint8_t *sig,
 		     size_t *siglen, struct sd_err *e)
 {
@@ -415,6 +473,7 @@ int main(void)
 	    !CU_add_test(s, "failover, retries and the error naming each TSA",
 			 test_fetch_failover) ||
 	    !CU_add_test(s, "URLs in messages lose their userinfo", test_url_shown) ||
+	    !CU_add_test(s, "a TSA certificate expired since genTime", test_expired_tsa) ||
 	    !CU_add_test(s, "the token in a SignedData", test_signed_data)) {
 		CU_cleanup_registry();
 		return 2;
