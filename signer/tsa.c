@@ -86,9 +86,8 @@ int sd_tsa_stamp(struct signer *s, struct sd_keyset *ks, const struct sd_key *k,
 		return 0;
 	}
 	ts_token_clear(tok);
-	if (te.code != SD_E_TIMESTAMP_FAILED)
-		te.code = SD_E_TIMESTAMP_FAILED;
-	if (pol == CFG_TS_REQUIRED) {
+	/* Our own failure (out of memory, encoding) is not the TSAs': never waived by optional. */
+	if (te.code != SD_E_TIMESTAMP_FAILED || pol == CFG_TS_REQUIRED) {
 		*e = te;
 		return -1;
 	}

@@ -20,7 +20,8 @@ int sd_tsa_load(const struct cfg *cfg, X509_STORE **out, struct sd_err *e);
  * timestamped one and tok says which TSA and genTime (tok->der set).
  * required: every TSA failed -> -1 with TIMESTAMP_FAILED naming each;
  * optional: a warning is logged and *p7 is left untimestamped (returns 0,
- * tok->der NULL). tok must be cleared with ts_token_clear.
+ * tok->der NULL). signerd's own failures (SD_E_INTERNAL) refuse under
+ * either policy. tok must be cleared with ts_token_clear.
  */
 int sd_tsa_stamp(struct signer *s, struct sd_keyset *ks, const struct sd_key *k, uint8_t **p7,
 		 size_t *p7len, struct ts_token *tok, struct sd_err *e);
