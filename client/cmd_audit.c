@@ -35,7 +35,8 @@ static void usage(FILE *f)
 		"(hex, any case), --since T (at or after) and --until T (before), T being\n"
 		"RFC 3339 (2026-01-02T03:04:05Z) or a date (2026-01-02 = 00:00 UTC), --key,\n"
 		"--result. --json prints the raw lines. search does not check the chain:\n"
-		"run verify first.\n");
+		"run verify first. A record shown with \"void voids=N\" withdraws record N:\n"
+		"that signature was recorded before the token signed, and never left signerd.\n");
 }
 
 /* --- verify ----------------------------------------------------------------- */
@@ -274,8 +275,13 @@ static void print_human(const struct sd_audit_line *l)
 	const struct sd_audit_field *t = sd_audit_get(l, "time"), *r = sd_audit_get(l, "result");
 	const struct sd_audit_field *ev = sd_audit_get(l, "exe_verified");
 
+	const struct sd_audit_field *vo = sd_audit_get(l, "voids");
+
 	printf("%.*s seq=%" PRIu64 " %.*s", (int)t->val_len, t->val, l->seq, (int)r->val_len,
 	       r->val);
+	/* The signature that record announced never left signerd. */
+	if (vo != NULL)
+		printf(" void voids=%" PRIu64, vo->num);
 	if (sd_audit_get(l, "code")->num != 0)
 		put_field(l, "error", "error", 0);
 	put_field(l, "key", "key", 0);

@@ -35,6 +35,11 @@ static const struct fdef timestamp_fields[] = {
     {"ts_time", SD_AJ_STR, 0},
 };
 
+/* Ends every "void" record: the seq of the "sign" record it withdraws. */
+static const struct fdef void_fields[] = {
+    {"voids", SD_AJ_NUM, 0},
+};
+
 static const struct fdef checkpoint_fields[] = {
     {"key", SD_AJ_STR, 0},
     {"cert", SD_AJ_STR, F_B64},
@@ -235,7 +240,7 @@ static int check_schema(struct sd_audit_line *l, struct sd_err *e)
 {
 	const struct sd_audit_field *t, *res, *code;
 	size_t i;
-	int ts;
+	int ts, is_void;
 
 	if (l->nf < N(head_fields))
 		return sd_err_set(e, SD_E_BAD_REQUEST, "too few fields");
@@ -261,12 +266,16 @@ static int check_schema(struct sd_audit_line *l, struct sd_err *e)
 		if (!((t->val[i] >= 'a' && t->val[i] <= 'z') || t->val[i] == '_'))
 			return sd_err_set(e, SD_E_BAD_REQUEST, "field \"type\" is malformed");
 	l->type = SD_AUDIT_REQUEST;
+	is_void = field_is(t, "void");
 	/* A timestamped signature's record ends with the timestamp fields. */
-	ts = l->nf > 4 + N(request_fields) && l->f[4 + N(request_fields)].name_len == 3 &&
+	ts = !is_void && l->nf > 4 + N(request_fields) &&
+	     l->f[4 + N(request_fields)].name_len == 3 &&
 	     memcmp(l->f[4 + N(request_fields)].name, "tsa", 3) == 0;
-	if (check_fields(l, 4, request_fields, N(request_fields), !ts, e) != 0 ||
+	if (check_fields(l, 4, request_fields, N(request_fields), !ts && !is_void, e) != 0 ||
 	    (ts && check_fields(l, 4 + N(request_fields), timestamp_fields, N(timestamp_fields), 1,
-				e) != 0))
+				e) != 0) ||
+	    (is_void &&
+	     check_fields(l, 4 + N(request_fields), void_fields, N(void_fields), 1, e) != 0))
 		return -1;
 	res = sd_audit_get(l, "result");
 	code = sd_audit_get(l, "code");
@@ -275,6 +284,10 @@ static int check_schema(struct sd_audit_line *l, struct sd_err *e)
 		return sd_err_set(
 		    e, SD_E_BAD_REQUEST,
 		    "result must be \"signed\" with code 0 or \"refused\" with a code");
+	if (is_void && (code->num == 0 || l->f[4 + N(request_fields)].num == 0 ||
+			l->f[4 + N(request_fields)].num >= l->seq))
+		return sd_err_set(e, SD_E_BAD_REQUEST,
+				  "a void record must be a refusal that names an earlier record");
 	return 0;
 }
 

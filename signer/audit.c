@@ -59,6 +59,7 @@ struct sd_audit {
 	pthread_cond_t wcv;	   /* wakes the writer (CLOCK_MONOTONIC) */
 	int64_t delay_ns;	   /* how long a queued line may wait for company */
 	int64_t first_pending_ns;  /* when the oldest line in pending was queued */
+	int urgent;		   /* commit what is pending without the delay (sd_audit_kick) */
 	void (*notify)(void *ctx); /* after every commit or failure, lock held */
 	void *notify_ctx;
 
@@ -194,6 +195,7 @@ static void flush_locked(struct sd_audit *a, int unlock)
 	a->batch = a->pending;
 	a->pending = t;
 	a->pending_lines = 0;
+	a->urgent = 0; /* lines queued during this write wait again, unless kicked again */
 	a->writing = 1;
 	if (unlock)
 		pthread_mutex_unlock(&a->mu);
@@ -717,7 +719,7 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		due = a->first_pending_ns + a->delay_ns;
-		if (a->pending_lines < WRITER_BATCH_LINES && mono_ns() < due) {
+		if (!a->urgent && a->pending_lines < WRITER_BATCH_LINES && mono_ns() < due) {
 			until.tv_sec = (time_t)(due / 1000000000);
 			until.tv_nsec = (long)(due % 1000000000);
 			pthread_cond_timedwait(&a->wcv, &a->mu, &until);
@@ -727,6 +729,16 @@ static void *writer_main(void *arg)
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
+}
+
+void sd_audit_kick(struct sd_audit *a)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->have_writer && a->pending.len > 0) {
+		a->urgent = 1;
+		pthread_cond_signal(&a->wcv);
+	}
+	pthread_mutex_unlock(&a->mu);
 }
 
 int sd_audit_start_writer(struct sd_audit *a, unsigned delay_us, struct sd_err *e)

@@ -22,7 +22,7 @@ struct sd_audit;
 
 /* What one signing request did. Strings may be NULL or "" when unknown. */
 struct sd_audit_rec {
-	const char *event; /* "sign" (other values later: "admin", ...) */
+	const char *event; /* "sign", or "void" (with voids) */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -40,6 +40,7 @@ struct sd_audit_rec {
 	const char *message; /* error message when refused */
 	const char *tsa;     /* RFC 3161: the TSA that timestamped the signature, or NULL */
 	const char *ts_time; /* and the token's genTime */
+	uint64_t voids;	     /* event "void": the seq of the "sign" record it withdraws */
 };
 
 /* Signs a checkpoint: the same callback shape the SignedData builder uses. */
@@ -104,6 +105,13 @@ int sd_audit_start_writer(struct sd_audit *a, unsigned delay_us, struct sd_err *
  * NULL: none. After this returns, the previous callback is not running.
  */
 void sd_audit_set_notify(struct sd_audit *a, void (*fn)(void *ctx), void *ctx);
+
+/*
+ * Have the background writer commit what is queued now, without the delay:
+ * for a record written ahead of the work it covers, whose fdatasync can then
+ * run while the caller works. No-op without a writer.
+ */
+void sd_audit_kick(struct sd_audit *a);
 
 /* Rotate now (SIGHUP): rename to path.<UTC timestamp>, start a new file chained to it. */
 int sd_audit_rotate(struct sd_audit *a, struct sd_err *e);

@@ -79,7 +79,12 @@ int sd_audit_fmt_request(struct wbuf *w, const struct sd_audit_rec *r, struct sd
 	put_num(w, "code", r->result);
 	put_str(w, "error", sd_code_name(r->result), 32);
 	put_str(w, "message", r->result == 0 ? "" : r->message, SD_AUDIT_CAP_MESSAGE);
-	if (r->result == 0 && r->tsa != NULL && r->tsa[0] != '\0') {
+	/* A void record names the record it withdraws, and why: never a signature. */
+	if ((strcmp(ev, "void") == 0) != (r->voids != 0) || (r->voids != 0 && r->result == 0))
+		return sd_err_set(e, SD_E_INTERNAL, "audit: a void record needs voids and a code");
+	if (r->voids != 0)
+		put_num(w, "voids", r->voids);
+	else if (r->result == 0 && r->tsa != NULL && r->tsa[0] != '\0') {
 		put_str(w, "tsa", r->tsa, SD_AUDIT_CAP_TSA);
 		put_str(w, "ts_time", r->ts_time, 32);
 	}

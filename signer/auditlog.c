@@ -104,32 +104,36 @@ void sd_auditlog_set_generation(struct signer *s, struct sd_keyset *ks)
 	sd_keyset_unref(old);
 }
 
-int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, enum au_subject subject,
-		     const struct sd_sign_req *req, const struct sd_key *k, uint32_t result,
-		     const char *msg, const struct ts_token *tok, struct sd_err *e)
+int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev, uint64_t *seq_out,
+		     struct sd_err *e)
 {
+	const struct sd_sign_req *req = ev->req;
+	const struct sd_key *k = ev->k;
 	struct sd_audit_ticket *t = NULL;
 	struct sd_audit_rec r;
-	uint64_t seq;
+	uint64_t seq = 0;
 	int ret;
 
+	if (seq_out != NULL)
+		*seq_out = 0;
 	if (!s->audit_on)
 		return 0;
 	if (s->audit_defer_ok)
 		t = pthread_getspecific(s->audit_defer);
 	memset(&r, 0, sizeof(r));
-	r.event = "sign";
-	r.pid = peer->pid;
-	r.uid = peer->uid;
-	r.gid = peer->gid;
-	r.exe = peer->exe;
-	r.exe_verified = peer->exe_verified;
-	r.subject_type = au_subject_name(subject); /* "cab" or "script" */
-	r.result = result;
-	r.message = result != 0 ? msg : NULL;
-	if (tok != NULL && tok->der != NULL) {
-		r.tsa = tok->tsa;
-		r.ts_time = tok->gen_time_text;
+	r.event = ev->voids != 0 ? "void" : "sign";
+	r.voids = ev->voids;
+	r.pid = ev->peer->pid;
+	r.uid = ev->peer->uid;
+	r.gid = ev->peer->gid;
+	r.exe = ev->peer->exe;
+	r.exe_verified = ev->peer->exe_verified;
+	r.subject_type = au_subject_name(ev->subject); /* "cab" or "script" */
+	r.result = ev->result;
+	r.message = ev->result != 0 ? ev->msg : NULL;
+	if (ev->tok != NULL && ev->tok->der != NULL) {
+		r.tsa = ev->tok->tsa;
+		r.ts_time = ev->tok->gen_time_text;
 	}
 	if (req != NULL) {
 		r.key = k != NULL ? k->cfg->name : req->key;
@@ -154,11 +158,19 @@ int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, enum au_subje
 			t->log = s->audit_id;
 			t->seq = seq;
 			t->set = 1;
+			/* Written ahead of the signature: its fdatasync runs while the token signs.
+			 */
+			if (ev->ahead && t->urgent)
+				sd_audit_kick(s->audit);
 		}
 	} else {
-		ret = sd_audit_append(s->audit, &r, e);
+		ret = sd_audit_submit(s->audit, &r, &seq, e);
+		if (ret == 0)
+			ret = sd_audit_wait(s->audit, seq, e);
 	}
 	pthread_rwlock_unlock(&s->audit_lk);
+	if (ret == 0 && seq_out != NULL)
+		*seq_out = seq;
 	return ret;
 }
 

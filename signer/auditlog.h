@@ -9,17 +9,29 @@
 int sd_auditlog_start(struct signer *s, const struct cfg *cfg, struct sd_err *e);
 /* Checkpoints are signed with ks's audit.checkpoint_key, else its default key. */
 void sd_auditlog_set_generation(struct signer *s, struct sd_keyset *ks);
+/* What one audit record of a signing request says. */
+struct sd_auditlog_event {
+	const struct sd_peer *peer;
+	enum au_subject subject;
+	const struct sd_sign_req *req; /* NULL: the request could not be decoded */
+	const struct sd_key *k;	       /* NULL: it named no known key */
+	uint32_t result;	       /* 0 = signed, else the wire code */
+	const char *msg;	       /* why it was refused */
+	const struct ts_token *tok;    /* the timestamp the signature carries; may be NULL */
+	uint64_t voids;		       /* != 0: a "void" record withdrawing record voids */
+	int ahead;		       /* written before the token signs (see handler.c) */
+};
+
 /*
- * Record one SIGN_CAB or SIGN_SCRIPT (subject; result 0 = signed, else the
- * wire code; tok: the timestamp it carries, may be NULL or empty) and wait
- * until it is durable. req and k may be NULL when the request could not be
- * decoded or named no known key. Fails with AUDIT_UNAVAILABLE: then nothing
- * may be signed. In a thread that called sd_auditlog_defer with a ticket,
- * the record is only queued: the ticket says what the reply must wait for.
+ * Record one SIGN_CAB or SIGN_SCRIPT and wait until it is durable; *seq (may
+ * be NULL): the record's seq, 0 when the log is off. Fails with
+ * AUDIT_UNAVAILABLE: then nothing may be signed. In a thread that called
+ * sd_auditlog_defer with a ticket, the record is only queued: the ticket says
+ * what the reply must wait for, and an ahead record of an urgent ticket is
+ * committed at once by the log's writer thread.
  */
-int sd_auditlog_sign(struct signer *s, const struct sd_peer *peer, enum au_subject subject,
-		     const struct sd_sign_req *req, const struct sd_key *k, uint32_t result,
-		     const char *msg, const struct ts_token *tok, struct sd_err *e);
+int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev, uint64_t *seq,
+		     struct sd_err *e);
 
 /*
  * Deferred durability, for the server's workers: what one request's reply
@@ -29,6 +41,8 @@ struct sd_audit_ticket {
 	uint64_t log; /* which opened log (several over the daemon's life) */
 	uint64_t seq;
 	int set;
+	int urgent; /* set by the caller: nothing else is queued, so no later commit would cover an
+		       ahead record soon */
 };
 
 /*

@@ -72,12 +72,13 @@ static int check_revocation(struct signer *s, struct sd_keyset *ks, const struct
 	return 0;
 }
 
-int sd_sign(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
-	    enum au_subject subject, const struct sd_sign_req *req, const struct sd_key **used,
-	    uint8_t **p7, size_t *p7len, struct ts_token *tok, struct sd_err *e)
+/* Everything decided before the token is used: *used is the key once it is known, *mo the digest.
+ */
+static int sign_check(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
+		      enum au_subject subject, const struct sd_sign_req *req, struct sd_key **used,
+		      const struct md_name **mo, struct sd_err *e)
 {
 	const struct md_name *m = NULL;
-	struct au_sign_params ap;
 	struct sd_key *k;
 	size_t i;
 	char esc[SD_KEYNAME_MAX * 4];
@@ -129,6 +130,18 @@ int sd_sign(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
 	if (sd_rate_take(&s->rate, peer->uid, ks->cfg->limits.rate_per_uid) != 0)
 		return sd_err_set(e, SD_E_RATE_LIMITED, "uid %u exceeds limits.rate_per_uid (%u/s)",
 				  (unsigned)peer->uid, ks->cfg->limits.rate_per_uid);
+	*mo = m;
+	return 0;
+}
+
+/* The token's part: the SignedData (self-verified by the builder), then the timestamp. */
+static int sign_build(struct signer *s, struct sd_keyset *ks, const struct sd_key *k,
+		      const struct md_name *m, enum au_subject subject,
+		      const struct sd_sign_req *req, uint8_t **p7, size_t *p7len,
+		      struct ts_token *tok, struct sd_err *e)
+{
+	struct au_sign_params ap;
+
 	memset(&ap, 0, sizeof(ap));
 	ap.subject = subject; /* from the request type only: never from its content */
 	ap.md = m->md();
@@ -162,18 +175,33 @@ static void reply_error(struct signer *s, struct wbuf *out, const struct sd_err 
 	proto_enc_error(out, e->code, e->msg);
 }
 
+/*
+ * Write-ahead: a signature that will carry no timestamp has nothing in its
+ * record that the token's work decides, so the record is queued before the
+ * token signs and its fdatasync runs meanwhile (sd_auditlog_event.ahead). If
+ * the token then fails, a "void" record withdraws it (docs/AUDIT.md). A
+ * timestamped signature's record names the TSA, so it is written after.
+ */
+static int record_ahead(struct signer *s, struct sd_keyset *ks, const struct sd_key *k)
+{
+	return s->audit_on && cfg_key_ts_policy(ks->cfg, k->cfg) == CFG_TS_OFF;
+}
+
 static void handle_sign(struct signer *s, const struct sd_peer *peer, uint8_t type,
 			const uint8_t *body, size_t len, struct wbuf *out)
 {
 	enum au_subject subject = type == SD_MSG_SIGN_SCRIPT ? AU_SUBJECT_SCRIPT : AU_SUBJECT_CAB;
 	struct sd_sign_req req;
 	struct sd_keyset *ks = NULL;
-	const struct sd_key *used = NULL;
+	struct sd_key *used = NULL;
+	const struct md_name *m = NULL;
+	struct sd_auditlog_event ev;
 	struct sd_err e = {0}, ae = {0};
 	struct ts_token tok = {0};
 	uint8_t *p7 = NULL;
 	size_t p7len = 0;
-	int decoded, rc;
+	uint64_t ahead = 0;
+	int decoded, rc, recorded = 0;
 	char dhex[2 * SD_DIGEST_MAX + 1] = "";
 
 	decoded = (subject == AU_SUBJECT_SCRIPT ? proto_dec_sign_script(body, len, &req, &e)
@@ -184,17 +212,48 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, uint8_t ty
 		if (ks == NULL)
 			sd_err_set(&e, SD_E_TOKEN_UNAVAILABLE, "no keys are loaded");
 		else
-			rc = sd_sign(s, ks, peer, subject, &req, &used, &p7, &p7len, &tok, &e);
+			rc = sign_check(s, ks, peer, subject, &req, &used, &m, &e);
 	}
-	/* Signed or refused, the record is on disk before the reply leaves. */
-	if (sd_auditlog_sign(s, peer, subject, decoded ? &req : NULL, used, rc == 0 ? 0 : e.code,
-			     e.msg, &tok, &ae) != 0) {
-		LOG_E(&s->log, "audit: %s", ae.msg);
-		if (rc == 0) {
-			OPENSSL_free(p7);
-			p7 = NULL;
+	memset(&ev, 0, sizeof(ev));
+	ev.peer = peer;
+	ev.subject = subject;
+	ev.req = decoded ? &req : NULL;
+	ev.k = used;
+	if (rc == 0 && record_ahead(s, ks, used)) {
+		ev.ahead = 1;
+		recorded = 1;
+		if (sd_auditlog_sign(s, &ev, &ahead, &ae) != 0) {
+			LOG_E(&s->log, "audit: %s", ae.msg);
 			e = ae;
 			rc = -1;
+		}
+	}
+	if (rc == 0) {
+		rc = sign_build(s, ks, used, m, subject, &req, &p7, &p7len, &tok, &e);
+		if (rc != 0 && ahead != 0) {
+			/* The record says signed, but nothing leaves: withdraw it. */
+			ev.ahead = 0;
+			ev.result = e.code;
+			ev.msg = e.msg;
+			ev.voids = ahead;
+			if (sd_auditlog_sign(s, &ev, NULL, &ae) != 0)
+				LOG_E(&s->log, "audit: record %llu could not be voided: %s",
+				      (unsigned long long)ahead, ae.msg);
+		}
+	}
+	/* Signed or refused, the record is on disk before the reply leaves. */
+	if (!recorded) {
+		ev.result = rc == 0 ? 0 : e.code;
+		ev.msg = e.msg;
+		ev.tok = &tok;
+		if (sd_auditlog_sign(s, &ev, NULL, &ae) != 0) {
+			LOG_E(&s->log, "audit: %s", ae.msg);
+			if (rc == 0) {
+				OPENSSL_free(p7);
+				p7 = NULL;
+				e = ae;
+				rc = -1;
+			}
 		}
 	}
 	if (rc != 0)

@@ -286,6 +286,8 @@ static void *worker(void *arg)
 			proto_enc_error(&sl->resp, SD_E_BAD_REQUEST, "client gone");
 		} else {
 			busy_begin(&sv->s->ctr);
+			/* Nothing queued behind it: its record is committed at once (audit.c). */
+			sl->audit.urgent = atomic_load(&sv->njobs) == 0;
 			sd_auditlog_defer(sv->s, &sl->audit);
 			sd_handle(sv->s, &sl->c->peer, sl->type, sl->req, sl->reqlen, &sl->resp);
 			sd_auditlog_defer(sv->s, NULL);

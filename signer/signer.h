@@ -159,17 +159,6 @@ void sd_handle(struct signer *s, const struct sd_peer *peer, uint8_t type, const
 /* Whether an administrator retired the key at run time (ADMIN_RETIRE). */
 int sd_admin_retired(struct signer *s, const char *name);
 
-/*
- * Signature-time checks, SignedData construction and the RFC 3161 timestamp
- * (tok says which TSA, if any; clear it with ts_token_clear) for SIGN_CAB
- * (AU_SUBJECT_CAB) and SIGN_SCRIPT (AU_SUBJECT_SCRIPT): the data type of
- * the SignedData comes from subject, which the caller takes from the
- * request's message type.
- */
-int sd_sign(struct signer *s, struct sd_keyset *ks, const struct sd_peer *peer,
-	    enum au_subject subject, const struct sd_sign_req *req, const struct sd_key **used,
-	    uint8_t **p7, size_t *p7len, struct ts_token *tok, struct sd_err *e);
-
 /* Certificate validity against now and the key's min_validity. */
 int sd_check_validity(const struct sd_key *k, time_t now, struct sd_err *e);
 

@@ -490,6 +490,64 @@ static void test_parser_strict(void)
 	free(l);
 }
 
+/* A void record withdraws an earlier "sign" record: written, parsed and verified strictly. */
+static void test_void_record(void)
+{
+	struct sd_audit_line *l = malloc(sizeof(*l));
+	struct sd_audit_vfy v;
+	struct sd_audit *a = NULL;
+	struct sd_audit_rec r;
+	struct sd_err e;
+	uint8_t d[32];
+	char **lines, bad[2048], *p;
+	size_t n = 0;
+
+	fresh_dir();
+	memset(d, 0x5a, sizeof(d));
+	CU_ASSERT_EQUAL_FATAL(sd_audit_open(F.path, 0, 0, &a, &e), 0);
+	fill_rec(&r, d, "p", 0);
+	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), 0);
+	/* The writer refuses a void without a code, a void without voids, a sign with voids. */
+	r.event = "void";
+	r.voids = 1;
+	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), -1);
+	fill_rec(&r, d, "p", SD_E_TOKEN_UNAVAILABLE);
+	r.event = "void";
+	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), -1);
+	r.event = "sign";
+	r.voids = 1;
+	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), -1);
+	r.event = "void";
+	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), 0);
+	sd_audit_close(a);
+	lines = read_lines(F.path, &n);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_EQUAL_FATAL(sd_audit_parse(lines[1], strlen(lines[1]), l, &e), 0);
+	CU_ASSERT_EQUAL(l->type, SD_AUDIT_REQUEST);
+	CU_ASSERT_PTR_NOT_NULL(strstr(lines[1], ",\"type\":\"void\","));
+	CU_ASSERT_PTR_NOT_NULL(strstr(lines[1], ",\"result\":\"refused\","));
+	CU_ASSERT(strlen(lines[1]) > 11 &&
+		  strcmp(lines[1] + strlen(lines[1]) - 11, ",\"voids\":1}") == 0);
+	CU_ASSERT_EQUAL(sd_audit_get(l, "voids")->num, 1);
+	CU_ASSERT_EQUAL(vfy_lines(lines, n, NULL, 0, &v, &e), 0);
+	/* A void must name an earlier record. */
+	snprintf(bad, sizeof(bad), "%s", lines[1]);
+	p = strstr(bad, ",\"voids\":1}");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	memcpy(p, ",\"voids\":2}", 11);
+	CU_ASSERT_NOT_EQUAL(sd_audit_parse(bad, strlen(bad), l, &e), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "earlier record"));
+	/* A void without voids, and a sign record with it, are malformed. */
+	snprintf(bad, sizeof(bad), "%s", lines[1]);
+	strcpy(strstr(bad, ",\"voids\":1}"), "}");
+	CU_ASSERT_NOT_EQUAL(sd_audit_parse(bad, strlen(bad), l, &e), 0);
+	snprintf(bad, sizeof(bad), "%s", lines[1]);
+	memcpy(strstr(bad, "\"type\":\"void\""), "\"type\":\"sign\"", 13);
+	CU_ASSERT_NOT_EQUAL(sd_audit_parse(bad, strlen(bad), l, &e), 0);
+	free_lines(lines);
+	free(l);
+}
+
 static void test_time(void)
 {
 	struct timespec ts = {1767323045, 678000000}; /* 2026-01-02T03:04:05.678Z */
@@ -1262,6 +1320,7 @@ int main(void)
 	    !CU_add_test(s, "JSON string escaping", test_escaping) ||
 	    !CU_add_test(s, "hostile record fields are escaped and bounded", test_hostile_record) ||
 	    !CU_add_test(s, "the parser is strict", test_parser_strict) ||
+	    !CU_add_test(s, "void records", test_void_record) ||
 	    !CU_add_test(s, "timestamps", test_time) ||
 	    !CU_add_test(s, "group commit under concurrency", test_group_commit) ||
 	    !CU_add_test(s, "rotation by size", test_rotation_size) ||
