@@ -20,6 +20,8 @@ void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks)
 	time_t now = time(NULL);
 	size_t i;
 
+	/* The floors only rise: two refreshes at once could lower one again. */
+	pthread_mutex_lock(&s->rev_refresh_mu);
 	cs = sd_crl_set_load(cfg->revocation.crl, cfg->revocation.ncrl);
 	for (i = 0; i < ks->nkeys; i++) {
 		struct sd_key *k = &ks->keys[i];
@@ -41,13 +43,18 @@ void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks)
 	s->next_refresh = now + (time_t)(cfg->revocation.refresh_ms / 1000);
 	if (cfg->revocation.refresh_ms / 1000 == 0)
 		s->next_refresh = now + 1;
+	pthread_mutex_unlock(&s->rev_refresh_mu);
 }
 
 void sd_revocation_tick(struct signer *s)
 {
 	struct sd_keyset *ks;
+	int due;
 
-	if (time(NULL) < s->next_refresh)
+	pthread_mutex_lock(&s->rev_refresh_mu);
+	due = time(NULL) >= s->next_refresh;
+	pthread_mutex_unlock(&s->rev_refresh_mu);
+	if (!due)
 		return;
 	ks = sd_current(s);
 	if (ks != NULL)

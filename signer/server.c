@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "signer/auditlog.h"
+#include "signer/reloader.h"
 
 #define MAX_PIPELINE	 64    /* requests in flight per connection */
 #define IDLE_TIMEOUT_MS	 60000 /* a connection with nothing pending */
@@ -121,6 +122,8 @@ struct server {
 	int64_t next_timeout_check;
 	int need_reap; /* some connection is gone and waits to be freed */ /* 0: accepting */
 	sd_reload_fn reload;
+	struct sd_reloader *reloader;	   /* runs reloads off the loop */
+	atomic_int gen_dirty;		   /* a reload finished: apply_generation */
 	const struct cfg_socket *admin;	   /* admin section of gen's config */
 	struct sd_keyset *gen;		   /* held for the allow rules below */
 	const struct cfg_principal *allow; /* socket.allow of gen's config */
@@ -527,6 +530,50 @@ static void fatal_reply(struct conn *c, uint32_t code, const char *msg)
 
 static void apply_generation(struct server *sv);
 
+/*
+ * A reload finished (reload thread): answer the admin request tag, or, with
+ * tag NULL, have the loop pick up the new generation.
+ */
+static void reload_done(void *ctx, void *tag, int rc, const struct sd_err *e)
+{
+	struct server *sv = ctx;
+	struct slot *sl = tag;
+	uint64_t one = 1;
+
+	if (sl == NULL) {
+		atomic_store(&sv->gen_dirty, 1);
+	} else {
+		if (rc == 0)
+			proto_enc_admin_ok(&sl->resp, "reloaded");
+		else
+			proto_enc_error(&sl->resp, e->code != 0 ? e->code : SD_E_INTERNAL, e->msg);
+		pthread_mutex_lock(&sv->mu);
+		sl->next_job = sv->done;
+		sv->done = sl;
+		pthread_mutex_unlock(&sv->mu);
+	}
+	if (write(sv->evfd, &one, sizeof(one)) < 0)
+		return; /* EAGAIN: the loop is already due to wake */
+}
+
+/* Admin RELOAD: answered by the reload thread (0: not queued, answer it here). */
+static int reload_async(struct server *sv, struct conn *c, struct slot *sl, const uint8_t *body,
+			size_t len)
+{
+	struct sd_err e;
+
+	if (sv->reloader == NULL || proto_dec_empty(body, len, &e) != 0)
+		return 0;
+	c->queued++;
+	if (sd_reloader_request(sv->reloader, sl) != 0) {
+		c->queued--;
+		return 0;
+	}
+	LOG_I(&sv->s->log, "reload requested by uid %u pid %d", (unsigned)c->peer.uid,
+	      (int)c->peer.pid);
+	return 1;
+}
+
 /* Socket rules for clients; root or admin.allow for the admin socket. */
 static int peer_ok(struct server *sv, struct conn *c)
 {
@@ -553,6 +600,8 @@ static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint
 		return;
 	}
 	sl->type = type;
+	if (c->admin && type == SD_MSG_ADMIN_RELOAD && reload_async(sv, c, sl, body, len))
+		return;
 	if (c->admin) {
 		sd_admin_handle(sv->s, &c->peer, type, body, len, &sl->resp, sv->reload);
 		apply_generation(sv);
@@ -783,6 +832,8 @@ static void on_completions(struct server *sv)
 		return;
 	if (read(sv->tfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return;
+	if (atomic_exchange(&sv->gen_dirty, 0))
+		apply_generation(sv);
 	pthread_mutex_lock(&sv->mu);
 	list = sv->done;
 	sv->done = NULL;
@@ -893,6 +944,10 @@ static int on_signal(struct server *sv, sd_reload_fn reload)
 	if (si.ssi_signo == SIGHUP) {
 		struct sd_err e;
 
+		if (sv->reloader != NULL) {
+			sd_reloader_request(sv->reloader, NULL); /* no tag: cannot fail */
+			return 0;
+		}
 		sd_notify_msg("RELOADING=1");
 		reload(sv->s, &e);
 		apply_generation(sv);
@@ -934,6 +989,8 @@ static int setup(struct server *sv, unsigned nworkers)
 	pthread_mutex_init(&sv->mu, NULL);
 	pthread_cond_init(&sv->cv, NULL);
 	sd_auditlog_set_notify(sv->s, audit_committed, sv);
+	if (sd_reloader_start(sv->s, sv->reload, reload_done, sv, &sv->reloader) != 0)
+		return -1;
 	sv->workers = calloc(nworkers, sizeof(*sv->workers));
 	if (sv->workers == NULL)
 		return -1;
@@ -955,6 +1012,13 @@ static int teardown(struct server *sv)
 	struct timespec until;
 	unsigned i;
 
+	/* First the reloads: their answers go to connections that are freed below. */
+	if (sd_reloader_stop(sv->reloader, WORKER_JOIN_MS) != 0) {
+		LOG_E(&sv->s->log, "a reload is stuck in a token call; exiting without waiting "
+				   "for it");
+		return -1;
+	}
+	sv->reloader = NULL;
 	/* sv is about to go: the audit log's commits must stop calling into it. */
 	sd_auditlog_set_notify(sv->s, NULL, NULL);
 	pthread_mutex_lock(&sv->mu);

@@ -110,12 +110,13 @@ struct signer {
 	pthread_mutex_t audit_notify_mu; /* guards the two below */
 	void (*audit_notify)(void *ctx); /* see sd_auditlog_set_notify */
 	void *audit_notify_ctx;
-	time_t next_refresh; /* next CRL re-read */
+	time_t next_refresh;		/* next CRL re-read (under rev_refresh_mu) */
+	pthread_mutex_t rev_refresh_mu; /* one CRL refresh at a time: floors, next_refresh */
 };
 
 /*
- * Re-read the configured CRLs and recompute every key's revocation status
- * (loop thread or startup only: the CRL floors are not locked). Logs changes.
+ * Re-read the configured CRLs and recompute every key's revocation status.
+ * Thread-safe (the loop's refresh and a reload's may meet). Logs changes.
  */
 void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks);
 /* Refresh the current generation when revocation.refresh has elapsed. */

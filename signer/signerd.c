@@ -174,6 +174,7 @@ int main(int argc, char **argv)
 	s.listen_fd = -1;
 	s.admin_fd = -1;
 	pthread_mutex_init(&s.adm_mu, NULL);
+	pthread_mutex_init(&s.rev_refresh_mu, NULL);
 	pthread_rwlock_init(&s.audit_lk, NULL);
 	while ((c = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -276,6 +277,7 @@ out:
 	sd_crl_floors_free(&s.floors);
 	sd_rate_destroy(&s.rate);
 	pthread_mutex_destroy(&s.adm_mu);
+	pthread_mutex_destroy(&s.rev_refresh_mu);
 	pthread_rwlock_destroy(&s.audit_lk);
 	pthread_mutex_destroy(&s.gen_mu);
 	curl_global_cleanup();

@@ -90,6 +90,7 @@ static struct fuzz_ctx *setup(void)
 	pthread_mutex_init(&fc.s.gen_mu, NULL);
 	sd_rate_init(&fc.s.rate);
 	pthread_mutex_init(&fc.s.adm_mu, NULL);
+	pthread_mutex_init(&fc.s.rev_refresh_mu, NULL);
 	pthread_rwlock_init(&fc.s.audit_lk, NULL);
 	sd_install(&fc.s, ks);
 	return &fc;

@@ -27,7 +27,9 @@ write_config "  - name: k
     default: true
   - name: aa
     uri: \"pkcs11:token=signerd-test;object=aa\"" "limits:
-  request_timeout: 2s"
+  request_timeout: 2s
+admin:
+  path: $T/admin.sock"
 sed -i "s|  module: .*|  module: $SHIM\n  allowed_modules: [ $(dirname "$SHIM")/ ]|" signerd.yaml
 EXTRA_CLEANUP=ctl # never leave a hang in place at teardown
 daemon_start
@@ -103,6 +105,28 @@ ctl
 wait $hung || { cat hang.txt; fail "the hung request failed after release"; }
 verify_cab h.cab k.pem
 echo "ok   loop kept serving during a hung C_Sign; the request completed once released"
+
+note "a reload stuck in the token does not stall the loop"
+# Loading a generation looks keys up (C_FindObjectsInit); signing does not.
+ctl "C_FindObjectsInit hang"
+kill -HUP "$DAEMON_PID"
+SIGNERD_ADMIN_SOCKET=$T/admin.sock "$BIN/signer" admin reload >areload.txt 2>&1 &
+areload=$!
+sleep 0.5
+timeout 5 "$BIN/signer" status | qgrep "token_state: logged-in" ||
+	fail "STATUS not answered while a reload hangs in the token"
+timeout 5 "$BIN/signer" sign-cab -o r1.cab a.cab || fail "signing stalled while a reload hangs"
+verify_cab r1.cab k.pem
+kill -0 "$areload" 2>/dev/null || { cat areload.txt; fail "admin reload answered before the token did"; }
+ctl
+wait "$areload" || { cat areload.txt; fail "admin reload failed once the token answered"; }
+qgrep reloaded areload.txt || { cat areload.txt; fail "admin reload: no ok"; }
+for i in $(seq 1 40); do
+	[ "$(grep -c 'reloaded:' signerd.log)" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c 'reloaded:' signerd.log)" -ge 2 ] || fail "the SIGHUP and admin reloads did not both finish"
+echo "ok   STATUS and signing served during a hung reload; both reloads finished after"
 
 note "a refused PIN is never retried"
 snapshot
