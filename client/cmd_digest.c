@@ -1,10 +1,10 @@
 /* signer digest-cab: the Authenticode digest of a CAB, offline. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cab/cab.h"
 #include "client/cli.h"
+#include "client/cli_opts.h"
 #include "client/cmds.h"
 #include "common/file.h"
 
@@ -17,48 +17,25 @@ static void usage(FILE *f)
 
 int cmd_digest_cab(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"digest", required_argument, NULL, 'd'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *alg = "sha256";
-	const EVP_MD *md;
+	const EVP_MD *md = NULL;
+	const char *file = NULL;
 	uint8_t *data = NULL, digest[EVP_MAX_MD_SIZE];
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	unsigned int dlen = 0;
 	size_t len = 0;
 	struct sd_err e;
-	int c, ret = CLI_FAIL;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			alg = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return CLI_OK;
-		default:
-			usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	md = cli_md(alg);
-	if (md == NULL) {
-		cli_err("unknown digest \"%s\" (sha256, sha1, sha384, sha512)", alg);
-		return CLI_USAGE;
-	}
-	if (sd_read_file(argv[optind], CAB_MAX_FILE_SIZE, &data, &len, &e) != 0) {
+	ret = cli_digest_opts_parse(argc, argv, usage, &md, &file);
+	if (ret != CLI_GO_ON)
+		return ret;
+	ret = CLI_FAIL;
+	if (sd_read_file(file, CAB_MAX_FILE_SIZE, &data, &len, &e) != 0) {
 		cli_err("%s", e.msg);
 		goto out;
 	}
 	if (cab_digest(data, len, md, digest, &dlen, &e) != 0) {
-		cli_err("%s: %s", argv[optind], e.msg);
+		cli_err("%s: %s", file, e.msg);
 		goto out;
 	}
 	sd_hex(digest, dlen, hex);

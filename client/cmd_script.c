@@ -7,7 +7,6 @@
  * atomically.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,20 +15,10 @@
 
 #include "authenticode/authenticode.h"
 #include "client/cli.h"
+#include "client/cli_opts.h"
 #include "client/cmds.h"
 #include "common/file.h"
 #include "script/script.h"
-
-struct script_opts {
-	const char *key;
-	const char *alg;
-	const char *program;
-	const char *url;
-	const char *out;
-	const char *socket;
-	int in_place;
-	const EVP_MD *md;
-};
 
 static void usage_sign(FILE *f)
 {
@@ -104,7 +93,7 @@ static int load(const char *file, uint8_t **data, size_t *len, struct ps_layout 
  * and algorithm sent, by the key's certificate (fetched again once if a
  * reload replaced it in between).
  */
-static int check_signature(struct signer_client *c, const struct script_opts *o, X509 **leaf,
+static int check_signature(struct signer_client *c, const struct cli_sign_opts *o, X509 **leaf,
 			   const uint8_t *digest, unsigned int dlen, const uint8_t *p7,
 			   size_t p7len)
 {
@@ -146,7 +135,7 @@ out:
 	return ret;
 }
 
-static int sign_one(const struct script_opts *o, const char *in)
+static int sign_one(const struct cli_sign_opts *o, const char *in)
 {
 	struct signer_sign_request r = {0};
 	struct signer_client *c = NULL;
@@ -225,123 +214,45 @@ out:
 
 int cmd_sign_script(int argc, char **argv)
 {
-	enum { O_KEY = 256, O_DIGEST, O_PROGRAM, O_URL, O_IN_PLACE, O_SOCKET };
-	static const struct option opts[] = {
-	    {"key", required_argument, NULL, O_KEY},
-	    {"digest", required_argument, NULL, O_DIGEST},
-	    {"program", required_argument, NULL, O_PROGRAM},
-	    {"url", required_argument, NULL, O_URL},
-	    {"output", required_argument, NULL, 'o'},
-	    {"in-place", no_argument, NULL, O_IN_PLACE},
-	    {"socket", required_argument, NULL, O_SOCKET},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct script_opts o = {.key = "", .alg = "sha256"};
-	int c;
+	struct cli_sign_opts o;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_KEY:
-			o.key = optarg;
-			break;
-		case O_DIGEST:
-			o.alg = optarg;
-			break;
-		case O_PROGRAM:
-			o.program = optarg;
-			break;
-		case O_URL:
-			o.url = optarg;
-			break;
-		case 'o':
-			o.out = optarg;
-			break;
-		case O_IN_PLACE:
-			o.in_place = 1;
-			break;
-		case O_SOCKET:
-			o.socket = optarg;
-			break;
-		case 'h':
-			usage_sign(stdout);
-			return CLI_OK;
-		default:
-			usage_sign(stderr);
-			return CLI_USAGE;
-		}
-	}
-	if ((o.out != NULL) + o.in_place != 1) {
-		cli_err("give exactly one of -o OUT and --in-place");
-		return CLI_USAGE;
-	}
-	if (argc - optind != 1) {
-		cli_err(argc == optind ? "no input file" : "sign-script takes one FILE");
-		return CLI_USAGE;
-	}
-	if (!ps_name_ok(argv[optind])) {
+	rc = cli_sign_opts_parse(argc, argv, 0, usage_sign, &o);
+	if (rc != CLI_GO_ON)
+		return rc;
+	if (!ps_name_ok(o.files[0])) {
 		cli_err("%s: not a PowerShell script name (.ps1, .psm1 or .psd1); Windows picks "
 			"the signature format by the extension, so other files are refused",
-			argv[optind]);
+			o.files[0]);
 		return CLI_USAGE;
 	}
-	o.md = cli_md(o.alg);
-	if (o.md == NULL) {
-		cli_err("unknown digest \"%s\" (sha256, sha384, sha512, sha1)", o.alg);
-		return CLI_USAGE;
-	}
-	if (strlen(o.key) > 127 || (o.program && strlen(o.program) > 255) ||
-	    (o.url && strlen(o.url) > 1023)) {
-		cli_err("--key is limited to 127 bytes, --program to 255, --url to 1023");
-		return CLI_USAGE;
-	}
-	return sign_one(&o, argv[optind]);
+	rc = cli_sign_opts_check(&o);
+	if (rc != CLI_GO_ON)
+		return rc;
+	return sign_one(&o, o.files[0]);
 }
 
 int cmd_digest_script(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"digest", required_argument, NULL, 'd'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *alg = "sha256";
-	const EVP_MD *md;
+	const EVP_MD *md = NULL;
+	const char *file = NULL;
 	uint8_t *data = NULL, digest[EVP_MAX_MD_SIZE];
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	unsigned int dlen = 0;
 	struct ps_layout l;
 	size_t len = 0;
 	struct sd_err e;
-	int c, ret = CLI_FAIL;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			alg = optarg;
-			break;
-		case 'h':
-			usage_digest(stdout);
-			return CLI_OK;
-		default:
-			usage_digest(stderr);
-			return CLI_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		usage_digest(stderr);
-		return CLI_USAGE;
-	}
-	md = cli_md(alg);
-	if (md == NULL) {
-		cli_err("unknown digest \"%s\" (sha256, sha1, sha384, sha512)", alg);
-		return CLI_USAGE;
-	}
-	if (load(argv[optind], &data, &len, &l) != 0)
+	ret = cli_digest_opts_parse(argc, argv, usage_digest, &md, &file);
+	if (ret != CLI_GO_ON)
+		return ret;
+	ret = CLI_FAIL;
+	if (load(file, &data, &len, &l) != 0)
 		goto out;
-	warn_encoding(argv[optind], &l);
+	warn_encoding(file, &l);
 	if (ps_digest(data, len, md, digest, &dlen, &e) != 0) {
-		cli_err("%s: %s", argv[optind], e.msg);
+		cli_err("%s: %s", file, e.msg);
 		goto out;
 	}
 	sd_hex(digest, dlen, hex);

@@ -11,7 +11,6 @@
  * signerd busy during the fsyncs.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -24,23 +23,12 @@
 #include "authenticode/authenticode.h"
 #include "cab/cab.h"
 #include "client/cli.h"
+#include "client/cli_opts.h"
 #include "client/cmds.h"
 #include "common/file.h"
 
 #define WINDOW	     64
 #define WINDOW_BYTES ((size_t)256 << 20)
-
-struct sign_opts {
-	const char *key;
-	const char *alg;
-	const char *program;
-	const char *url;
-	const char *out;
-	const char *out_dir;
-	const char *socket;
-	int in_place;
-	const EVP_MD *md;
-};
 
 /* One file in flight: its bytes, where it goes, and the digest sent. */
 struct job {
@@ -59,7 +47,7 @@ struct progress {
 };
 
 struct batch {
-	const struct sign_opts *o;
+	const struct cli_sign_opts *o;
 	struct signer_client *c;
 	X509 *leaf;
 	struct job ring[WINDOW];
@@ -141,7 +129,7 @@ static void job_clear(struct job *j)
 }
 
 /* Where FILE's output goes. */
-static int output_path(const struct sign_opts *o, const char *in, char *out, size_t outsz,
+static int output_path(const struct cli_sign_opts *o, const char *in, char *out, size_t outsz,
 		       char *why, size_t whysz)
 {
 	char tmp[PATH_MAX];
@@ -361,7 +349,7 @@ static void fail_in_flight(struct batch *b, const char *why)
 }
 
 /* Sign files[0..n) through one connection; returns the exit status. */
-static int run(const struct sign_opts *o, char **files, size_t n)
+static int run(const struct cli_sign_opts *o, char **files, size_t n)
 {
 	struct batch *b;
 	struct signer_error e;
@@ -475,86 +463,22 @@ out:
 
 int cmd_sign_cab(int argc, char **argv)
 {
-	enum { O_KEY = 256, O_DIGEST, O_PROGRAM, O_URL, O_IN_PLACE, O_OUT_DIR, O_SOCKET };
-	static const struct option opts[] = {
-	    {"key", required_argument, NULL, O_KEY},
-	    {"digest", required_argument, NULL, O_DIGEST},
-	    {"program", required_argument, NULL, O_PROGRAM},
-	    {"url", required_argument, NULL, O_URL},
-	    {"output", required_argument, NULL, 'o'},
-	    {"in-place", no_argument, NULL, O_IN_PLACE},
-	    {"out-dir", required_argument, NULL, O_OUT_DIR},
-	    {"socket", required_argument, NULL, O_SOCKET},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct sign_opts o = {.key = "", .alg = "sha256"};
+	struct cli_sign_opts o;
 	struct stat st;
-	size_t nfiles;
-	int c, modes;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_KEY:
-			o.key = optarg;
-			break;
-		case O_DIGEST:
-			o.alg = optarg;
-			break;
-		case O_PROGRAM:
-			o.program = optarg;
-			break;
-		case O_URL:
-			o.url = optarg;
-			break;
-		case 'o':
-			o.out = optarg;
-			break;
-		case O_IN_PLACE:
-			o.in_place = 1;
-			break;
-		case O_OUT_DIR:
-			o.out_dir = optarg;
-			break;
-		case O_SOCKET:
-			o.socket = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return CLI_OK;
-		default:
-			usage(stderr);
-			return CLI_USAGE;
-		}
-	}
-	nfiles = (size_t)(argc - optind);
-	modes = (o.out != NULL) + o.in_place + (o.out_dir != NULL);
-	if (modes != 1) {
-		cli_err("give exactly one of -o OUT, --in-place and --out-dir DIR");
-		return CLI_USAGE;
-	}
-	if (nfiles == 0 || (o.out_dir == NULL && nfiles != 1)) {
-		cli_err(nfiles == 0 ? "no input file"
-				    : "-o and --in-place take one FILE; use --out-dir for several");
-		return CLI_USAGE;
-	}
-	o.md = cli_md(o.alg);
-	if (o.md == NULL) {
-		cli_err("unknown digest \"%s\" (sha256, sha384, sha512, sha1)", o.alg);
-		return CLI_USAGE;
-	}
-	if (strlen(o.key) > 127 || (o.program && strlen(o.program) > 255) ||
-	    (o.url && strlen(o.url) > 1023)) {
-		cli_err("--key is limited to 127 bytes, --program to 255, --url to 1023");
-		return CLI_USAGE;
-	}
+	rc = cli_sign_opts_parse(argc, argv, CLI_SIGN_BATCH, usage, &o);
+	if (rc == CLI_GO_ON)
+		rc = cli_sign_opts_check(&o);
+	if (rc != CLI_GO_ON)
+		return rc;
 	if (o.out_dir != NULL) {
 		if (stat(o.out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			cli_err("%s: not a directory", o.out_dir);
 			return CLI_FAIL;
 		}
-		if (check_basenames(argv + optind, nfiles) != 0)
+		if (check_basenames(o.files, o.nfiles) != 0)
 			return CLI_USAGE;
 	}
-	return run(&o, argv + optind, nfiles);
+	return run(&o, o.files, o.nfiles);
 }

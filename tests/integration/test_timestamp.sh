@@ -13,43 +13,11 @@ cd "$T"
 make_key wsus rsa:2048
 echo "timestamp me" >a.txt && gcab -c -n a.cab a.txt
 
-note "a test TSA: root CA, TSA certificate with critical EKU timeStamping"
-mkdir tsa
-(
-	cd tsa
-	echo 01 >serial
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
-		-subj "/CN=signerd test TSA root" -addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -keyout tsa.key -out tsa.csr -subj "/CN=signerd test TSA" 2>/dev/null
-	printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-		"extendedKeyUsage=critical,timeStamping" "subjectKeyIdentifier=hash" \
-		"authorityKeyIdentifier=keyid" >tsa.ext
-	openssl x509 -req -in tsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tsa.pem \
-		-days 3650 -extfile tsa.ext 2>/dev/null
-	cp ca.pem chain.pem
-	# A root that did not issue the TSA certificate, for the trust test.
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 3650 \
-		-subj "/CN=some other root" 2>/dev/null
-	for sec in tsa_config tsa_reject; do
-		printf '[ %s ]\ndir = %s\nserial = $dir/serial\ncrypto_device = builtin\n' "$sec" "$T/tsa"
-		printf 'signer_cert = $dir/tsa.pem\ncerts = $dir/chain.pem\nsigner_key = $dir/tsa.key\n'
-		printf 'signer_digest = sha256\ndefault_policy = 1.2.3.4.1\naccuracy = secs:1\n'
-		printf 'ordering = no\ntsa_name = yes\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n'
-		[ "$sec" = tsa_config ] && echo "digests = sha256, sha384, sha512" || echo "digests = md5"
-	done >tsa.cnf
-	sed -i '1i [ tsa ]\ndefault_tsa = tsa_config\n' tsa.cnf
-)
-python3 "$HERE/tsa.py" "$T/tsa" "$T/tsa.port" "$T/tsa.log" &
-TSA_PID=$!
-stop_tsa() { kill "$TSA_PID" 2>/dev/null || true; }
-EXTRA_CLEANUP=stop_tsa
-for _ in $(seq 1 100); do [ -s "$T/tsa.port" ] && break; sleep 0.1; done
-[ -s "$T/tsa.port" ] || fail "the test TSA did not start"
-TSA="http://127.0.0.1:$(cat "$T/tsa.port")"
+. "$HERE/tsa_fixture.sh"
+tsa_start
+EXTRA_CLEANUP=tsa_stop
 # A port nobody listens on: the TSA that is down (connection refused).
 DOWN="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')/"
-touch "$T/tsa.log"
 
 KEY='  - name: wsus
     uri: "pkcs11:token=signerd-test;object=wsus"

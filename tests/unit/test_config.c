@@ -22,6 +22,7 @@ static const struct fake_id fake_users[] = {
 static const struct fake_id fake_groups[] = {
     {"publishers", 2001},
     {"ops", 2002},
+    {"signerd-publishers", 2003}, /* deploy/sysusers.d's group, named by config/signerd.yaml */
 };
 
 static int fake_lookup(const struct fake_id *t, size_t n, const char *name, uint32_t *id)
@@ -419,10 +420,11 @@ static void test_example(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
 	CU_ASSERT_STRING_EQUAL(c->socket.path, "/run/signerd/signerd.sock");
 	CU_ASSERT_EQUAL(c->socket.mode, 0660);
-	CU_ASSERT_EQUAL(c->socket.gid, 2001);
-	CU_ASSERT_EQUAL_FATAL(c->socket.nallow, 2);
-	CU_ASSERT_EQUAL(c->socket.allow[0].id, 1001);
-	CU_ASSERT_EQUAL(c->socket.allow[1].id, 2001);
+	CU_ASSERT_EQUAL(c->socket.gid, 2003);
+	CU_ASSERT_EQUAL_FATAL(c->socket.nallow, 1);
+	CU_ASSERT_EQUAL(c->socket.allow[0].id, 2003);
+	CU_ASSERT_EQUAL_FATAL(c->keys[0].nallow, 1);
+	CU_ASSERT_EQUAL(c->keys[0].allow[0].id, 2003);
 	CU_ASSERT_STRING_EQUAL(c->token.pin_file, "/etc/signerd/pin");
 	CU_ASSERT_EQUAL(c->token.sessions, 4);
 	CU_ASSERT_EQUAL(c->token.nallowed_modules, 2);
@@ -433,7 +435,9 @@ static void test_example(void)
 	CU_ASSERT_EQUAL(c->keys[1].state, CFG_KEY_RETIRED);
 	CU_ASSERT_EQUAL(c->keys[1].is_default, 0);
 	CU_ASSERT_EQUAL(c->revocation.refresh_ms, 300000);
-	CU_ASSERT_EQUAL(c->timestamp.policy, CFG_TS_REQUIRED);
+	/* Off until an operator names a TSA; no key overrides it. */
+	CU_ASSERT_EQUAL(c->timestamp.policy, CFG_TS_OFF);
+	CU_ASSERT_EQUAL(cfg_key_ts_policy(c, &c->keys[0]), CFG_TS_OFF);
 	CU_ASSERT_EQUAL(c->audit.max_size, 256ull << 20);
 	CU_ASSERT_EQUAL(c->limits.max_connections, 256);
 	cfg_free(c);
@@ -441,11 +445,11 @@ static void test_example(void)
 	/* With the system databases the example's names are unknown here. */
 	memset(&e, 0, sizeof(e));
 	c = (struct cfg *)1;
-	if (getgrnam("publishers") == NULL) {
+	if (getgrnam("signerd-publishers") == NULL) {
 		char want[4200];
 
-		snprintf(want, sizeof(want), "%s:19:10: socket.group: unknown group \"publishers\"",
-			 path);
+		snprintf(want, sizeof(want),
+			 "%s:32:10: socket.group: unknown group \"signerd-publishers\"", path);
 		CU_ASSERT_EQUAL(cfg_load_file(path, &c, &e), -1);
 		CU_ASSERT_PTR_NULL(c);
 		CU_ASSERT_STRING_EQUAL(e.msg, want);
