@@ -343,7 +343,9 @@ void sd_rev_check(struct sd_crl_set *cs, struct sd_crl_floors *floors, X509 *lea
 		if (issuer == NULL) {
 			if (cur == leaf) {
 				snprintf(r->msg, sizeof(r->msg),
-					 "the issuer of %.300s is not in the key's chain", subj);
+					 "the issuer of %.250s is not in the key's chain (its "
+					 "chain: file, else the CA certificates on the token)",
+					 subj);
 				return;
 			}
 			break;
