@@ -244,8 +244,12 @@ void p11_object_destroy(struct p11_token *t, CK_OBJECT_HANDLE h);
 /*
  * The certificates on the token whose CKA_SUBJECT is subject's DER and whose
  * CKA_VALUE decodes to exactly one certificate with that subject (others are
- * skipped), in the token's order. *out is an empty stack when there are none.
- * Fails when the search fails or more than P11_CERTS_BY_SUBJECT_MAX objects match.
+ * skipped), in the token's order. When none is found that way, every X.509
+ * certificate object is read and those whose subject X509_NAME_cmp-matches
+ * are taken (the name stored in another encoding). *out is an empty stack when
+ * there are none. Fails when a search fails, more than P11_CERTS_BY_SUBJECT_MAX
+ * objects match CKA_SUBJECT, or the token holds more than P11_CERT_LIST_MAX
+ * certificates when all are read.
  */
 int p11_certs_by_subject(struct p11_token *t, const X509_NAME *subject, STACK_OF(X509) * *out,
 			 struct sd_err *e);

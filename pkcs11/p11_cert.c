@@ -103,17 +103,40 @@ static int session(struct p11_token *t, CK_SESSION_HANDLE *s, struct sd_err *e)
 	return sd_err_set(e, SD_E_TOKEN_UNAVAILABLE, "token \"%s\" is %s", t->label, state);
 }
 
+/*
+ * Push onto sk the certificates among the X.509 objects (with attribute by,
+ * when not NULL; at most max of them) whose own subject is subject.
+ */
+static int collect(struct p11_token *t, CK_SESSION_HANDLE s, const CK_ATTRIBUTE *by, CK_ULONG max,
+		   const X509_NAME *subject, STACK_OF(X509) * sk, struct sd_err *e)
+{
+	CK_OBJECT_HANDLE h[P11_CERT_LIST_MAX];
+	CK_ULONG got = 0, i;
+	X509 *x;
+
+	if (find_certs(t, s, by, h, max, &got, e) != 0)
+		return -1;
+	for (i = 0; i < got; i++) {
+		/*
+		 * CKA_SUBJECT is only what the importer wrote: keep the
+		 * certificates whose own subject really is the one asked for.
+		 */
+		x = read_x509(t, s, h[i]);
+		if (x == NULL || X509_NAME_cmp(X509_get_subject_name(x), subject) != 0 ||
+		    !sk_X509_push(sk, x))
+			X509_free(x);
+	}
+	return 0;
+}
+
 int p11_certs_by_subject(struct p11_token *t, const X509_NAME *subject, STACK_OF(X509) * *out,
 			 struct sd_err *e)
 {
 	uint8_t *der = NULL;
 	int dl = i2d_X509_NAME(subject, &der);
 	CK_ATTRIBUTE by = {CKA_SUBJECT, der, (CK_ULONG)(dl > 0 ? dl : 0)};
-	CK_OBJECT_HANDLE h[P11_CERTS_BY_SUBJECT_MAX];
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	STACK_OF(X509) *sk = NULL;
-	CK_ULONG got = 0, i;
-	X509 *x;
 	int ret = -1;
 
 	*out = NULL;
@@ -127,18 +150,15 @@ int p11_certs_by_subject(struct p11_token *t, const X509_NAME *subject, STACK_OF
 		goto out;
 	}
 	if (session(t, &s, e) != 0 ||
-	    find_certs(t, s, &by, h, P11_CERTS_BY_SUBJECT_MAX, &got, e) != 0)
+	    collect(t, s, &by, P11_CERTS_BY_SUBJECT_MAX, subject, sk, e) != 0)
 		goto out;
-	for (i = 0; i < got; i++) {
-		/*
-		 * CKA_SUBJECT is what the importer wrote: keep only certificates
-		 * whose own subject really is the one asked for.
-		 */
-		x = read_x509(t, s, h[i]);
-		if (x == NULL || X509_NAME_cmp(X509_get_subject_name(x), subject) != 0 ||
-		    !sk_X509_push(sk, x))
-			X509_free(x);
-	}
+	/*
+	 * None by CKA_SUBJECT: the same name may be stored in another encoding
+	 * (PrintableString against UTF8String, say), which X509_NAME_cmp
+	 * matches and a byte comparison does not. Look at every certificate.
+	 */
+	if (sk_X509_num(sk) == 0 && collect(t, s, NULL, P11_CERT_LIST_MAX, subject, sk, e) != 0)
+		goto out;
 	*out = sk;
 	sk = NULL;
 	ret = 0;
