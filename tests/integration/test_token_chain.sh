@@ -177,4 +177,92 @@ verify_cab noroot.cab root/ca.pem
 daemon_stop_checked
 grep -q 'key "chained": chain from the token: 1 CA certificates, not up to a root: no certificate of /CN=signerd test root' \
 	signerd.log || { cat signerd.log; fail "no warning about the chain without a root"; }
+note "a CA certificate whose CKA_SUBJECT does not match its DER is still found"
+if command -v "${CC:-cc}" >/dev/null 2>&1 && pkg-config --exists p11-kit-1; then
+	cat >mkcert.c <<'C'
+/* mkcert MODULE TOKEN PIN CERT.der CN LABEL: a CKO_CERTIFICATE whose CKA_VALUE is
+ * CERT.der and whose CKA_SUBJECT is the name CN=CN instead of the certificate's. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/x509.h>
+#include <p11-kit/pkcs11.h>
+int main(int argc, char **argv)
+{
+	static unsigned char der[8192];
+	unsigned char *subj = NULL;
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE ct = CKC_X_509;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_C_GetFunctionList gfl;
+	CK_FUNCTION_LIST_PTR f;
+	CK_SLOT_ID sl[16];
+	CK_ULONG ns = 16, i;
+	CK_TOKEN_INFO ti;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE h;
+	X509_NAME *n = X509_NAME_new();
+	FILE *fp;
+	size_t dl = 0, ll;
+	int sbl;
+	void *mod;
+	if (argc != 7 || (fp = fopen(argv[4], "rb")) == NULL)
+		return 2;
+	dl = fread(der, 1, sizeof(der), fp);
+	fclose(fp);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (unsigned char *)argv[5], -1, -1, 0);
+	if (dl == 0 || (sbl = i2d_X509_NAME(n, &subj)) <= 0 ||
+	    (mod = dlopen(argv[1], RTLD_NOW)) == NULL ||
+	    (gfl = (CK_C_GetFunctionList)dlsym(mod, "C_GetFunctionList")) == NULL ||
+	    gfl(&f) != CKR_OK || f->C_Initialize(NULL) != CKR_OK ||
+	    f->C_GetSlotList(CK_TRUE, sl, &ns) != CKR_OK)
+		return 2;
+	ll = strlen(argv[2]);
+	for (i = 0; i < ns; i++)
+		if (f->C_GetTokenInfo(sl[i], &ti) == CKR_OK && ll < 32 &&
+		    memcmp(ti.label, argv[2], ll) == 0 && ti.label[ll] == ' ')
+			break;
+	if (i == ns ||
+	    f->C_OpenSession(sl[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) != CKR_OK ||
+	    f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)argv[3], strlen(argv[3])) != CKR_OK)
+		return 2;
+	CK_ATTRIBUTE t[] = {
+	    {CKA_CLASS, &cls, sizeof(cls)},
+	    {CKA_CERTIFICATE_TYPE, &ct, sizeof(ct)},
+	    {CKA_TOKEN, &yes, sizeof(yes)},
+	    {CKA_PRIVATE, &no, sizeof(no)},
+	    {CKA_LABEL, argv[6], strlen(argv[6])},
+	    {CKA_SUBJECT, subj, (CK_ULONG)sbl},
+	    {CKA_VALUE, der, dl},
+	};
+	if (f->C_CreateObject(s, t, sizeof(t) / sizeof(*t), &h) != CKR_OK)
+		return 3;
+	f->C_Logout(s);
+	f->C_CloseSession(s);
+	f->C_Finalize(NULL);
+	return 0;
+}
+C
+	"${CC:-cc}" -o mkcert mkcert.c $(pkg-config --cflags p11-kit-1) -lcrypto -ldl ||
+		fail "cannot build the PKCS#11 certificate writer"
+	openssl x509 -in root/ca.pem -outform DER -out root.der
+	./mkcert "$SOFTHSM_MODULE" signerd-test "$PIN" root.der "not the root" "root, mislabelled" ||
+		fail "cannot write the root with another CKA_SUBJECT"
+	# pkcs11-tool shows the CKA_SUBJECT the object really has.
+	pkcs11-tool --module "$SOFTHSM_MODULE" --token-label signerd-test --login --pin "$PIN" \
+		--list-objects --type cert >objs 2>&1 || { cat objs; fail "pkcs11-tool --list-objects"; }
+	grep -A3 "label: *root, mislabelled" objs | qgrep "subject: *DN: CN=not the root" ||
+		{ cat objs; fail "the mislabelled root's CKA_SUBJECT is not the other name"; }
+	restart
+	grep -q "key chained (default): .*, chain 2 from the token" check ||
+		{ cat check; fail "the root with another CKA_SUBJECT was not found"; }
+	sign fallback.cab
+	p7_fps fallback.cab | sort >got
+	printf '%s\n' "$LEAF_FP" "$RENEWED_FP" "$ROOT_FP" | sort >want
+	cmp -s want got || { diff want got || true; fail "fallback.cab does not carry the root"; }
+	verify_cab fallback.cab root/ca.pem
+	daemon_stop_checked
+else
+	echo "no C compiler or p11-kit-1 pkg-config: CKA_SUBJECT fallback not tested"
+fi
 echo "PASS"
