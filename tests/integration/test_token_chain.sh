@@ -253,6 +253,7 @@ C
 		--list-objects --type cert >objs 2>&1 || { cat objs; fail "pkcs11-tool --list-objects"; }
 	grep -A3 "label: *root, mislabelled" objs | qgrep "subject: *DN: CN=not the root" ||
 		{ cat objs; fail "the mislabelled root's CKA_SUBJECT is not the other name"; }
+	config ""
 	restart
 	grep -q "key chained (default): .*, chain 2 from the token" check ||
 		{ cat check; fail "the root with another CKA_SUBJECT was not found"; }
@@ -265,4 +266,27 @@ C
 else
 	echo "no C compiler or p11-kit-1 pkg-config: CKA_SUBJECT fallback not tested"
 fi
+
+note "a chain from the token that reaches a root but does not verify fails the key"
+# An "issuing CA" that is no CA (CA:FALSE) but signs a leaf anyway: the walk finds it
+# (its key verifies the leaf), the verification a chain: file gets refuses it.
+mkdir -p "$T/notca"
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/notca/ca.key" -out notca.csr \
+	-subj "/CN=not a CA" 2>/dev/null
+openssl ca -batch -config "$T/root/ca.cnf" -extensions codesign -days 300 -notext \
+	-in notca.csr -out "$T/notca/ca.pem" >/dev/null 2>&1 || fail "openssl ca: not-a-CA"
+ca_conf "$T/notca"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out leaf3.key 2>/dev/null
+openssl req -new -key leaf3.key -subj "/CN=leaf under a non-CA" -out leaf3.csr
+ca_sign "$T/notca" leaf3.csr leaf3.pem "" "" codesign
+cat "$T/notca/ca.pem" root/ca.pem >notca-chain.pem
+openssl pkcs12 -export -inkey leaf3.key -in leaf3.pem -certfile notca-chain.pem \
+	-passout file:pass -out notca.pfx
+"$BIN/signer" token import-pfx "${TOKEN_ARGS[@]}" --label undercut --pass-file pass notca.pfx >/dev/null
+write_config "  - name: undercut
+    uri: \"pkcs11:token=signerd-test;object=undercut\"
+    default: true"
+expect_fail 1 "$BIN/signerd" --check -c "$T/signerd.yaml"
+grep -q 'key "undercut": chain from the token: the certificate does not chain to a root in the chain: invalid CA certificate' \
+	"$T/err" || { cat "$T/out" "$T/err"; fail "a token chain through a non-CA was not refused"; }
 echo "PASS"
