@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/x509v3.h>
 
 #include "client/cmds.h"
 #include "client/token.h"
@@ -230,6 +233,42 @@ static void list_one(void *ctx, struct p11_key *k)
 	X509_free(x);
 }
 
+/* A certificate object without a key: label, CKA_ID, subject, notAfter. */
+static void list_ca_one(void *ctx, const struct p11_cert_obj *c)
+{
+	char id[2 * sizeof(c->id) + 1] = "-", subj[256] = "(not a valid DER certificate)",
+				    label[sizeof(c->label)], na[32] = "?";
+	const char *kind = "cert";
+	struct tm tm;
+	size_t i;
+
+	(void)ctx;
+	/* The token's label is printed, not interpreted: no control characters. */
+	for (i = 0; c->label[i] != '\0'; i++)
+		label[i] =
+		    (unsigned char)c->label[i] < 0x20 || c->label[i] == 0x7f ? '?' : c->label[i];
+	label[i] = '\0';
+	if (c->id_len > 0)
+		sd_hex(c->id, c->id_len, id);
+	if (c->cert != NULL) {
+		X509_NAME_oneline(X509_get_subject_name(c->cert), subj, sizeof(subj));
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(c->cert), &tm) == 1)
+			strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		if (X509_check_ca(c->cert) != 0)
+			kind = "CA cert";
+	}
+	printf("%-24s %-7s  id %s  subject %s  notAfter %s\n", label[0] ? label : "-", kind, id,
+	       subj, na);
+}
+
+/* Keys with their certificates, then the certificates no key claims (CA certificates). */
+static int do_list(struct tok_ctx *t, struct sd_err *e)
+{
+	if (p11_key_list(t->tok, list_one, NULL, e) != 0)
+		return -1;
+	return p11_ca_cert_list(t->tok, list_ca_one, NULL, e);
+}
+
 static int do_attest(struct tok_ctx *t, const struct tok_opts *o, struct sd_err *e)
 {
 	struct p11_key *k = NULL;
@@ -320,7 +359,7 @@ int cmd_token(int argc, char **argv)
 	else if (strcmp(sub, "attest") == 0)
 		ret = do_attest(&t, &o, &e);
 	else
-		ret = p11_key_list(t.tok, list_one, NULL, &e);
+		ret = do_list(&t, &e);
 	tok_close(&t);
 	if (ret != 0) {
 		fprintf(stderr, "signer token %s: %s\n", sub, e.msg);

@@ -238,6 +238,38 @@ int p11_key_destroy(struct p11_key *k, struct sd_err *e);
 /* Destroy one object (CK_INVALID_HANDLE: nothing). */
 void p11_object_destroy(struct p11_token *t, CK_OBJECT_HANDLE h);
 
+/* ---- certificate objects (CKO_CERTIFICATE, CKC_X_509) ---- */
+
+#define P11_CERTS_BY_SUBJECT_MAX 16
+/*
+ * The certificates on the token whose CKA_SUBJECT is subject's DER and whose
+ * CKA_VALUE decodes to exactly one certificate with that subject (others are
+ * skipped), in the token's order. When none is found that way, every X.509
+ * certificate object is read and those whose subject X509_NAME_cmp-matches
+ * are taken (the name stored in another encoding). *out is an empty stack when
+ * there are none. Fails when a search fails, more than P11_CERTS_BY_SUBJECT_MAX
+ * objects match CKA_SUBJECT, or the token holds more than P11_CERT_LIST_MAX
+ * certificates when all are read.
+ */
+int p11_certs_by_subject(struct p11_token *t, const X509_NAME *subject, STACK_OF(X509) * *out,
+			 struct sd_err *e);
+
+/* A certificate object that no private key on the token claims by CKA_ID. */
+struct p11_cert_obj {
+	char label[129];
+	uint8_t id[128];
+	size_t id_len; /* 0: no CKA_ID */
+	X509 *cert;    /* NULL when CKA_VALUE is not one valid DER certificate */
+};
+#define P11_CERT_LIST_MAX 256
+typedef void (*p11_cert_cb)(void *ctx, const struct p11_cert_obj *c);
+/*
+ * Call cb for each X.509 certificate object without a private key of the same
+ * CKA_ID: CA certificates, e.g. those import-pfx stores. No session is held
+ * across cb. Fails when the token holds more than P11_CERT_LIST_MAX certificates.
+ */
+int p11_ca_cert_list(struct p11_token *t, p11_cert_cb cb, void *ctx, struct sd_err *e);
+
 /* Enumerate private keys on the token (callback per key). */
 typedef void (*p11_key_cb)(void *ctx, struct p11_key *k);
 int p11_key_list(struct p11_token *t, p11_key_cb cb, void *ctx, struct sd_err *e);

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/file.h"
+#include "signer/chain.h"
 #include "signer/tsa.h"
 
 #define CERT_FILE_MAX (1024 * 1024)
@@ -158,6 +159,55 @@ static int token_sign(void *ctx, int md_nid, const uint8_t *hash, size_t hashlen
 	return p11_key_sign(ctx, md_nid, hash, hashlen, sig, siglen, e);
 }
 
+static int token_certs(void *ctx, const X509_NAME *subject, STACK_OF(X509) * *out, struct sd_err *e)
+{
+	return p11_certs_by_subject(ctx, subject, out, e);
+}
+
+/*
+ * Without a chain: file, the chain is the CA certificates on the token that
+ * lead from the certificate towards its root (the root included when the
+ * token holds it, as a chain: file would). None is no error: the signatures
+ * then carry the leaf alone, as before. A chain that reaches a root must
+ * verify like a chain: file; one that stops short is used as far as it goes.
+ */
+static int token_chain(struct signer *s, struct sd_key *k, struct sd_err *e)
+{
+	struct sd_chain_result r;
+	char root[256];
+	int n;
+
+	if (sd_chain_build(k->cert, token_certs, s->tok, SD_CERTS_MAX - 1, &r, e) != 0)
+		return -1;
+	k->chain = r.chain;
+	k->chain_from_token = r.chain != NULL;
+	n = r.chain != NULL ? sk_X509_num(r.chain) : 0;
+	if (n == 0) {
+		if (!r.complete)
+			LOG_I(&s->log,
+			      "key \"%s\": no chain: file and no CA certificates for it "
+			      "on the token (%s); signatures carry the certificate alone",
+			      k->cfg->name, r.why);
+		return 0;
+	}
+	if (r.complete) {
+		if (sd_chain_verify(k->cert, k->chain, e) != 0)
+			return -1;
+		X509_NAME_oneline(X509_get_subject_name(sk_X509_value(k->chain, n - 1)), root,
+				  sizeof(root));
+		LOG_I(&s->log,
+		      "key \"%s\": chain from the token: %d CA certificates up to the "
+		      "root %s",
+		      k->cfg->name, n, root);
+		return 0;
+	}
+	LOG_W(&s->log,
+	      "key \"%s\": chain from the token: %d CA certificates, not up to a "
+	      "root: %s; clients must hold the rest",
+	      k->cfg->name, n, r.why);
+	return 0;
+}
+
 static int load_key(struct signer *s, const struct cfg_key *ck, struct sd_key *k, struct sd_err *e)
 {
 	struct p11_uri u;
@@ -185,10 +235,14 @@ static int load_key(struct signer *s, const struct cfg_key *ck, struct sd_key *k
 	}
 	if (p11_key_check_cert(k->p11, k->cert, e) != 0)
 		return sd_err_prefix(e, "key \"%s\": ", ck->name);
-	if (ck->chain != NULL && read_certs(ck->chain, &k->chain, e) != 0)
-		return sd_err_prefix(e, "key \"%s\": chain: ", ck->name);
-	if (k->chain != NULL && sd_chain_verify(k->cert, k->chain, e) != 0)
-		return sd_err_prefix(e, "key \"%s\": chain %s: ", ck->name, ck->chain);
+	if (ck->chain != NULL) {
+		if (read_certs(ck->chain, &k->chain, e) != 0)
+			return sd_err_prefix(e, "key \"%s\": chain: ", ck->name);
+		if (sd_chain_verify(k->cert, k->chain, e) != 0)
+			return sd_err_prefix(e, "key \"%s\": chain %s: ", ck->name, ck->chain);
+	} else if (token_chain(s, k, e) != 0) {
+		return sd_err_prefix(e, "key \"%s\": chain from the token: ", ck->name);
+	}
 	k->sign = token_sign;
 	k->sign_ctx = k->p11;
 	return sd_key_finish(k, e);

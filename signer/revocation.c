@@ -343,7 +343,8 @@ void sd_rev_check(struct sd_crl_set *cs, struct sd_crl_floors *floors, X509 *lea
 		if (issuer == NULL) {
 			if (cur == leaf) {
 				snprintf(r->msg, sizeof(r->msg),
-					 "the issuer of %.300s is not in the key's chain file",
+					 "the issuer of %.250s is not in the key's chain (its "
+					 "chain: file, else the CA certificates on the token)",
 					 subj);
 				return;
 			}
@@ -400,7 +401,7 @@ int sd_chain_verify(X509 *leaf, STACK_OF(X509) * chain, struct sd_err *e)
 		}
 	}
 	if (roots == 0) {
-		sd_err_set(e, SD_E_INTERNAL, "the chain file holds no self-signed root");
+		sd_err_set(e, SD_E_INTERNAL, "the chain holds no self-signed root");
 		goto out;
 	}
 	X509_STORE_set_flags(st, X509_V_FLAG_NO_CHECK_TIME);
@@ -410,8 +411,7 @@ int sd_chain_verify(X509 *leaf, STACK_OF(X509) * chain, struct sd_err *e)
 	}
 	if (X509_verify_cert(ctx) != 1) {
 		sd_err_set(e, SD_E_INTERNAL,
-			   "the certificate does not chain to a root in the chain "
-			   "file: %s",
+			   "the certificate does not chain to a root in the chain: %s",
 			   X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}

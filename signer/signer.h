@@ -30,7 +30,8 @@ struct sd_key {
 	struct au_prepared *prep; /* the SignedData parts fixed per key (au_prepare) */
 	void *sign_ctx;
 	X509 *cert;
-	STACK_OF(X509) * chain; /* intermediates (and root) from the chain file */
+	STACK_OF(X509) * chain; /* intermediates (and root): chain: file, else from the token */
+	int chain_from_token;	/* no chain: file; chain built from the token's CA certificates */
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	uint8_t **chain_der;

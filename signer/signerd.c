@@ -139,6 +139,9 @@ static void print_check(struct signer *s, struct sd_keyset *ks)
 		       in.sha1, in.not_after, in.revocation);
 		if (in.crl_next_update[0])
 			printf(", CRL nextUpdate %s", in.crl_next_update);
+		if (k->nchain > 0)
+			printf(", chain %zu from %s", k->nchain,
+			       k->chain_from_token ? "the token" : k->cfg->chain);
 		memset(&e, 0, sizeof(e));
 		/* Warn 30 days before min_validity starts refusing. */
 		warn_at = time(NULL) + 30 * 86400;

@@ -150,7 +150,13 @@ for l in rsa-modern rsa-legacy ec-modern ec-legacy; do
 	grep -Eq "^$l +(RSA|EC) .*sensitive=true extractable=false local=false  cert /CN=${l%-*}/O=signerd tests$" \
 		imported.list || { cat imported.list; fail "signer token list on $l"; }
 done
-[ "$(wc -l <imported.list)" = 4 ] || { cat imported.list; fail "signer token list: not 4 keys"; }
+[ "$(count ' bits  id ' imported.list)" = 4 ] || { cat imported.list; fail "signer token list: not 4 keys"; }
+# The CA certificates import-pfx stored, each once, after the keys (no key claims them).
+for ca in "signerd test issuing CA" "signerd test root"; do
+	[ "$(count "^$ca  *CA cert  id -  subject /CN=$ca  notAfter " imported.list)" = 1 ] ||
+		{ cat imported.list; fail "signer token list does not show CA certificate \"$ca\" once"; }
+done
+[ "$(wc -l <imported.list)" = 6 ] || { cat imported.list; fail "signer token list: not 4 keys and 2 CAs"; }
 
 note "pkcs11-tool agrees"
 pkcs11-tool --module "$SOFTHSM_MODULE" --token-label signerd-test --login --pin "$PIN" \
