@@ -96,6 +96,10 @@ static void report(const struct sd_audit_vfy *v, const char *pinned_file)
 	       " rotations) in %u file(s), seq %" PRIu64 "..%" PRIu64 "\n",
 	       v->lines, v->requests, v->checkpoints, v->rotations, v->nfiles, v->first_seq,
 	       v->last_seq);
+	if (v->voids > 0)
+		printf("void records: %" PRIu64 " (%" PRIu64
+		       " checked against the signed record they withdraw)\n",
+		       v->voids, v->voids_checked);
 	if (v->start_unverified)
 		printf("chain start: seq %" PRIu64 " continues %s, which was not given: earlier "
 		       "records are not checked\n",

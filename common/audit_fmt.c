@@ -230,7 +230,7 @@ int sd_audit_cp_verify(const struct sd_audit_line *l, X509 **cert, struct sd_err
 	uint8_t *der = NULL, sig[SD_AUDIT_MAX_SIG], hash[32];
 	const unsigned char *dp;
 	size_t prefix, dl = 0, sl = 0;
-	const char *why;
+	const char *why = NULL;
 	X509 *x = NULL;
 	int ret = -1;
 
@@ -240,14 +240,20 @@ int sd_audit_cp_verify(const struct sd_audit_line *l, X509 **cert, struct sd_err
 	if (der == NULL)
 		return sd_err_set(e, SD_E_INTERNAL, "out of memory");
 	dp = der;
-	if (sd_b64_decode(fc->val, fc->val_len, der, SD_AUDIT_MAX_CERT, &dl, &why) != 0 ||
-	    dl == 0 || (x = d2i_X509(NULL, &dp, (long)dl)) == NULL || dp != der + dl) {
-		sd_err_set(e, SD_E_BAD_REQUEST,
-			   "the checkpoint certificate is not base64 DER X.509");
+	if (sd_b64_decode(fc->val, fc->val_len, der, SD_AUDIT_MAX_CERT, &dl, &why) != 0) {
+		sd_err_set(e, SD_E_BAD_REQUEST, "the checkpoint certificate is not base64: %s",
+			   why != NULL ? why : "malformed");
 		goto out;
 	}
+	if (dl == 0 || (x = d2i_X509(NULL, &dp, (long)dl)) == NULL || dp != der + dl) {
+		sd_err_set(e, SD_E_BAD_REQUEST,
+			   "the checkpoint certificate is not one DER X.509 certificate");
+		goto out;
+	}
+	why = NULL;
 	if (sd_b64_decode(fs->val, fs->val_len, sig, sizeof(sig), &sl, &why) != 0 || sl == 0) {
-		sd_err_set(e, SD_E_BAD_REQUEST, "the checkpoint signature is not base64");
+		sd_err_set(e, SD_E_BAD_REQUEST, "the checkpoint signature is not base64: %s",
+			   why != NULL ? why : "empty");
 		goto out;
 	}
 	/* The signed prefix ends before the comma that precedes "sig". */

@@ -152,6 +152,78 @@ static int check_link(struct sd_audit_vfy *v, const struct sd_audit_line *l, str
 			  v->last_file, v->last_lineno, v->lineno);
 }
 
+/* The fields a void record must share with the record it withdraws. */
+static void request_id(const struct sd_audit_line *l, uint8_t id[32])
+{
+	static const char *const names[] = {"key", "digest_alg", "digest"};
+	const struct sd_audit_field *f;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned i, n = 0;
+
+	memset(id, 0, 32);
+	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		f = sd_audit_get(l, names[i]);
+		/* Length-prefixed, so that field boundaries cannot shift. */
+		if (EVP_DigestUpdate(c, &f->val_len, sizeof(f->val_len)) != 1 ||
+		    EVP_DigestUpdate(c, f->val, f->val_len) != 1)
+			goto out;
+	}
+	EVP_DigestFinal_ex(c, id, &n);
+out:
+	EVP_MD_CTX_free(c);
+}
+
+static int field_eq(const struct sd_audit_field *f, const char *s)
+{
+	return f != NULL && f->val_len == strlen(s) && memcmp(f->val, s, f->val_len) == 0;
+}
+
+/*
+ * Remember each request record; check a void record against the record it
+ * names when that one is among the last SD_AUDIT_VFY_RECENT (a void follows
+ * its record within the requests signing at the same time, unless a token
+ * call hung meanwhile: older ones, or ones before the verified range, are
+ * counted but not checked).
+ */
+static int check_void(struct sd_audit_vfy *v, const struct sd_audit_line *l, struct sd_err *e)
+{
+	struct sd_audit_vfy_req *r = &v->recent[l->seq % SD_AUDIT_VFY_RECENT], *t;
+	const struct sd_audit_field *vo = sd_audit_get(l, "voids");
+	char why[160];
+
+	r->seq = l->seq;
+	request_id(l, r->id);
+	r->state = vo == NULL && field_eq(sd_audit_get(l, "type"), "sign") &&
+			   field_eq(sd_audit_get(l, "result"), "signed")
+		       ? 1
+		       : 3;
+	if (vo == NULL)
+		return 0;
+	v->voids++;
+	t = &v->recent[vo->num % SD_AUDIT_VFY_RECENT];
+	if (t->seq != vo->num)
+		return 0; /* before the verified range, or too far back to remember */
+	if (t->state == 2)
+		snprintf(why, sizeof(why), "seq %" PRIu64 " is voided a second time", vo->num);
+	else if (t->state != 1)
+		snprintf(why, sizeof(why),
+			 "the void names seq %" PRIu64 ", which is not a signed sign record",
+			 vo->num);
+	else if (memcmp(t->id, r->id, sizeof(r->id)) != 0)
+		snprintf(why, sizeof(why),
+			 "the void names seq %" PRIu64 ", a record of another key or digest",
+			 vo->num);
+	else
+		why[0] = '\0';
+	if (why[0] != '\0')
+		return bad(v, e, why);
+	t->state = 2;
+	v->voids_checked++;
+	return 0;
+}
+
 int sd_audit_vfy_line(struct sd_audit_vfy *v, const char *line, size_t len, struct sd_err *e)
 {
 	struct sd_audit_line *l;
@@ -187,6 +259,8 @@ int sd_audit_vfy_line(struct sd_audit_vfy *v, const char *line, size_t len, stru
 			v->rotations++;
 		else
 			v->requests++;
+		if (l->type == SD_AUDIT_REQUEST && check_void(v, l, e) != 0)
+			goto out;
 	}
 	v->lines++;
 	v->have_last = 1;

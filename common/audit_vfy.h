@@ -16,6 +16,15 @@
 #include "common/err.h"
 
 #define SD_AUDIT_VFY_MAX_CERTS 8
+/* Request records remembered for checking the void records that name them. */
+#define SD_AUDIT_VFY_RECENT 256
+
+/* A recent request record: what a void record naming it must match. */
+struct sd_audit_vfy_req {
+	uint64_t seq;	/* 0: empty */
+	uint8_t id[32]; /* SHA-256 over its key, digest_alg and digest fields */
+	uint8_t state;	/* 1 signed, 2 voided, 3 anything else (refused, void) */
+};
 
 struct sd_audit_vfy {
 	/* Settings. */
@@ -45,6 +54,11 @@ struct sd_audit_vfy {
 	char certs[SD_AUDIT_VFY_MAX_CERTS][41]; /* distinct checkpoint certificates (SHA-1 hex) */
 	char cert_subjects[SD_AUDIT_VFY_MAX_CERTS][128];
 	unsigned ncerts;
+
+	/* Void records: each names an earlier signed record of the same request. */
+	uint64_t voids;		/* void records seen */
+	uint64_t voids_checked; /* ...whose record was among the recent ones and matched */
+	struct sd_audit_vfy_req recent[SD_AUDIT_VFY_RECENT]; /* by seq % SD_AUDIT_VFY_RECENT */
 };
 
 void sd_audit_vfy_init(struct sd_audit_vfy *v, STACK_OF(X509) * pinned);
