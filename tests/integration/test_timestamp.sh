@@ -35,6 +35,7 @@ ${3:-  ca: $T/tsa/ca.pem}
 audit:
   path: $T/audit.log"
 	: >"$T/tsa.log"
+	: >"$T/tsa.log.times"
 	daemon_start
 }
 tried() { tr '\n' ' ' <"$T/tsa.log"; }
@@ -155,6 +156,15 @@ ts_verify t3.cab
 [ "$(tried)" = "/flaky /flaky " ] || fail "TSA requests: $(tried)"
 restart required "\"$TSA/flaky\"" # no retries: the first (failing) answer is final
 refused r6.cab "TSA $TSA/flaky: HTTP status 503" "after 1 attempt:"
+# Three rounds that all fail: at least 250 ms, then at least 500 ms between them.
+RETRIES=2 restart required "\"$TSA/http500\""
+refused r6b.cab "TSA $TSA/http500: HTTP status 500" "after 3 attempts:"
+[ "$(tried)" = "/http500 /http500 /http500 " ] || fail "TSA requests: $(tried)"
+gaps=$(awk 'NR > 1 { printf "%d ", ($1 - prev) * 1000 } { prev = $1 }' "$T/tsa.log.times")
+read -r g1 g2 <<<"$gaps"
+[ "${g1:-0}" -ge 250 ] && [ "${g2:-0}" -ge 500 ] ||
+	fail "backoff between rounds: ${gaps}ms, want >= 250 then >= 500"
+echo "ok   backoff between rounds: ${gaps}ms"
 
 note "timestamp.ca: a TSA certificate from another root is refused"
 restart required "\"$TSA/good\"" "  ca: $T/tsa/other.pem"

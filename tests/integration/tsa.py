@@ -11,8 +11,8 @@
   /slow          waits 5 s, then replies properly
   /flaky         HTTP 503 on every odd-numbered request to it, else proper
 
-Every request is appended to LOG as "<path>", and the last one is kept in
-LOG.last.tsq. The port goes to PORTFILE.
+Every request is appended to LOG as "<path>" (and its arrival time, in
+monotonic seconds, to LOG.times), and the last one is kept in LOG.last.tsq. The port goes to PORTFILE.
 usage: tsa.py DIR PORTFILE LOG   (DIR holds tsa.cnf, tsa.pem, tsa.key, chain.pem)
 """
 import http.server
@@ -93,6 +93,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = counts[path]
             with open(LOG, "a") as f:
                 f.write(path + "\n")
+            with open(LOG + ".times", "a") as f:  # when it came (monotonic s), for backoff
+                f.write("%.6f\n" % time.monotonic())
             with open(LOG + ".last.tsq", "wb") as f:  # the last request, for inspection
                 f.write(body)
         if self.headers.get("Content-Type") != "application/timestamp-query":
