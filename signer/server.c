@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -33,6 +34,7 @@
 #include <unistd.h>
 
 #include "signer/auditlog.h"
+#include "signer/jobq.h"
 #include "signer/reloader.h"
 
 #define MAX_PIPELINE	 64    /* requests in flight per connection */
@@ -49,7 +51,8 @@ struct conn;
 
 struct slot {
 	struct slot *next;     /* in the connection's queue */
-	struct slot *next_job; /* in the job or completion list */
+	struct sd_job job;     /* in the job queue */
+	struct slot *next_job; /* in the completion or held list */
 	struct conn *c;
 	int done;
 	uint8_t type;
@@ -97,8 +100,8 @@ struct server {
 	int tfd; /* timerfd: collected replies are due */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct slot *jobs, *jobs_tail;
-	atomic_uint njobs; /* requests queued for the workers (changed under mu) */
+	struct sd_jobq jobq; /* requests for the workers, fair between uids (under mu) */
+	atomic_uint njobs;   /* how many (changed under mu) */
 	struct slot *done;
 	int done_woken;		    /* the loop was woken for the done list (under mu) */
 	int done_timer;		    /* tfd is armed for it (under mu) */
@@ -262,7 +265,7 @@ static void *worker(void *arg)
 			spin_for_job(sv);
 		first = 0;
 		pthread_mutex_lock(&sv->mu);
-		while (sv->jobs == NULL && !sv->stopping) {
+		while (sv->jobq.njobs == 0 && !sv->stopping) {
 			sv->idle++;
 			pthread_cond_wait(&sv->cv, &sv->mu);
 			sv->idle--;
@@ -273,14 +276,11 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&sv->mu);
 			return NULL;
 		}
-		sl = sv->jobs;
-		sv->jobs = sl->next_job;
-		if (sv->jobs == NULL)
-			sv->jobs_tail = NULL;
+		sl = (struct slot *)((char *)sd_jobq_pop(&sv->jobq) - offsetof(struct slot, job));
 		atomic_fetch_sub(&sv->njobs, 1);
 		atomic_fetch_add(&sv->active, 1);
 		/* The loop signals no one while a worker spins: pass the rest on. */
-		if (sv->jobs != NULL && sv->idle > 0)
+		if (sv->jobq.njobs > 0 && sv->idle > 0)
 			pthread_cond_signal(&sv->cv);
 		pthread_mutex_unlock(&sv->mu);
 
@@ -637,11 +637,13 @@ static void dispatch(struct server *sv, struct conn *c, uint8_t type, const uint
 		atomic_store(&sv->gap, (3 * atomic_load(&sv->gap) + g) / 4);
 	}
 	pthread_mutex_lock(&sv->mu);
-	if (sv->jobs_tail)
-		sv->jobs_tail->next_job = sl;
-	else
-		sv->jobs = sl;
-	sv->jobs_tail = sl;
+	if (sd_jobq_push(&sv->jobq, &sl->job, (uint32_t)c->peer.uid) != 0) {
+		pthread_mutex_unlock(&sv->mu);
+		c->queued--;
+		proto_enc_error(&sl->resp, SD_E_INTERNAL, "out of memory");
+		sl->done = 1;
+		return;
+	}
 	atomic_fetch_add(&sv->njobs, 1);
 	if (sv->idle > 0 && !atomic_load(&sv->spinning))
 		pthread_cond_signal(&sv->cv);
@@ -987,6 +989,7 @@ static int setup(struct server *sv, unsigned nworkers)
 	ev.data.ptr = &sv->sigfd;
 	epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->sigfd, &ev);
 	pthread_mutex_init(&sv->mu, NULL);
+	sd_jobq_init(&sv->jobq);
 	pthread_cond_init(&sv->cv, NULL);
 	sd_auditlog_set_notify(sv->s, audit_committed, sv);
 	if (sd_reloader_start(sv->s, sv->reload, reload_done, sv, &sv->reloader) != 0)
@@ -1053,6 +1056,7 @@ static int teardown(struct server *sv)
 		close(sv->tfd);
 	if (sv->sigfd >= 0)
 		close(sv->sigfd);
+	sd_jobq_free(&sv->jobq); /* the jobs left were freed with their connections */
 	pthread_mutex_destroy(&sv->mu);
 	pthread_cond_destroy(&sv->cv);
 	return 0;

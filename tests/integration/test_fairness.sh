@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Fair scheduling between publishers: while one uid keeps hundreds of
+# requests queued, another uid's single request is signed after about one
+# signature per worker, not after the whole backlog (signer/jobq.c). The
+# order is read from the audit log, whose records are written as each
+# signature starts; the p11shim slows C_Sign so the backlog stays queued.
+BIN=$1
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip "needs root to run a client as another user"
+need setpriv
+SHIM=$(cd "$BIN/../lib" 2>/dev/null && pwd)/libp11shim.so
+[ -e "$SHIM" ] || skip "libp11shim.so not built"
+fixture_init
+cd "$T"
+make_key k rsa:2048
+export P11SHIM_MODULE=$SOFTHSM_MODULE P11SHIM_CONTROL=$T/shim.ctl
+ctl() { printf '%s\n' "$@" >"$T/shim.ctl.tmp" && mv -f "$T/shim.ctl.tmp" "$T/shim.ctl"; }
+ctl
+chmod 711 "$T"
+mkdir -m 777 "$T/pub"
+echo hi >"$T/pub/a.txt" && (cd "$T/pub" && gcab -c -n "$T/pub/a.cab" a.txt) && chmod 644 "$T/pub/a.cab"
+write_config "  - name: k
+    uri: \"pkcs11:token=signerd-test;object=k\"
+    default: true" "audit:
+  path: $T/audit.log
+limits:
+  request_timeout: 60s"
+sed -i "s|  mode: \"0600\"|  mode: \"0666\"\n  allow:\n    - user: root\n    - user: daemon|" signerd.yaml
+sed -i "s|  module: .*|  module: $SHIM\n  allowed_modules: [ $(dirname "$SHIM")/ ]|" signerd.yaml
+EXTRA_CLEANUP=ctl
+daemon_start
+USIGNER=$(user_signer)
+duid=$(id -u daemon)
+# records UID: how many request records uid UID has in the log so far
+records() { grep -c "\"uid\":$1," audit.log || true; }
+
+note "one uid's backlog does not hold up another uid's request"
+ctl "C_Sign delay_ms=20"
+"$BIN/load_client" "$T/signerd.sock" 4 100 64 >load.txt 2>&1 &
+load=$!
+for i in $(seq 1 100); do
+	[ "$(records 0)" -ge 8 ] && break
+	sleep 0.05
+done
+before=$(records 0)
+[ "$before" -ge 8 ] || fail "the backlog did not start ($before records)"
+setpriv --reuid=daemon --regid=daemon --clear-groups "$USIGNER" sign-cab -o "$T/pub/d.cab" \
+	"$T/pub/a.cab" || fail "the other uid's request failed"
+verify_cab "$T/pub/d.cab" "$T/k.pem"
+# uid 0 records written before the other uid's record
+ahead=$(awk -v u="\"uid\":$duid," 'index($0, u) { exit } /"uid":0,/ { n++ } END { print n + 0 }' audit.log)
+waited=$((ahead - before))
+kill -0 "$load" 2>/dev/null || fail "the backlog was gone before the other request came"
+ctl
+wait "$load" || { cat load.txt; fail "the backlog's requests failed"; }
+[ "$waited" -le 16 ] ||
+	fail "uid $duid waited for $waited of uid 0's signatures (a FIFO would make it ~250)"
+echo "ok   uid $duid's request waited for $waited of uid 0's queued signatures"
+daemon_stop_checked
+echo "test_fairness: all passed"
