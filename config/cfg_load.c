@@ -93,6 +93,7 @@ static struct cfg *cfg_new(const char *name)
 	c->audit.max_size = 256ull << 20;
 	c->audit.checkpoint_every = 1000;
 	c->limits.max_connections = 256;
+	c->limits.max_connections_per_uid = 64;
 	c->limits.request_timeout_ms = 10 * 1000;
 	c->limits.rate_per_uid = 0;
 	return c;

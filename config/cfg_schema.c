@@ -332,6 +332,13 @@ static int f_lim_max_connections(struct cfg_walk *w, const char *path, const str
 	return cfg_get_uint(w, path, val, 1, 65536, &C(obj)->limits.max_connections);
 }
 
+static int f_lim_max_conn_uid(struct cfg_walk *w, const char *path, const struct ynode *key,
+			      const struct ynode *val, void *obj)
+{
+	(void)key;
+	return cfg_get_uint(w, path, val, 1, 65536, &C(obj)->limits.max_connections_per_uid);
+}
+
 static int f_lim_request_timeout(struct cfg_walk *w, const char *path, const struct ynode *key,
 				 const struct ynode *val, void *obj)
 {
@@ -348,6 +355,7 @@ static int f_lim_rate_per_uid(struct cfg_walk *w, const char *path, const struct
 
 static const struct cfg_field limits_fields[] = {
     {"max_connections", f_lim_max_connections},
+    {"max_connections_per_uid", f_lim_max_conn_uid},
     {"request_timeout", f_lim_request_timeout},
     {"rate_per_uid", f_lim_rate_per_uid},
 };

@@ -118,9 +118,10 @@ struct cfg {
 		    checkpoint_key; /* optional: name of an entry in keys; NULL = the default key */
 	} audit;
 	struct {
-		unsigned max_connections;    /* default 256 */
-		uint64_t request_timeout_ms; /* default 10s */
-		unsigned rate_per_uid;	     /* default 0 = unlimited */
+		unsigned max_connections;	  /* default 256 */
+		unsigned max_connections_per_uid; /* default 64 */
+		uint64_t request_timeout_ms;	  /* default 10s */
+		unsigned rate_per_uid;		  /* default 0 = unlimited */
 	} limits;
 };
 

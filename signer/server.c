@@ -121,6 +121,7 @@ struct server {
 	unsigned nconns;
 	uint64_t request_timeout_ms;
 	unsigned max_connections;
+	unsigned max_connections_uid; /* per peer uid, admin connections not counted */
 	int64_t accept_paused_until;
 	int64_t next_timeout_check;
 	int need_reap; /* some connection is gone and waits to be freed */ /* 0: accepting */
@@ -766,6 +767,20 @@ static void peer_creds(struct conn *c)
 		peer_exe(&c->peer);
 }
 
+/* c's uid has more client connections than max_connections_per_uid allows. */
+static int uid_over(struct server *sv, const struct conn *c)
+{
+	const struct conn *o;
+	unsigned n = 0;
+
+	if (c->admin)
+		return 0;
+	for (o = sv->conns; o != NULL; o = o->next)
+		if (!o->admin && !o->gone && !o->closing && o->peer.uid == c->peer.uid)
+			n++;
+	return n > sv->max_connections_uid;
+}
+
 static void on_accept(struct server *sv, int lfd, int admin)
 {
 	struct epoll_event ev = {0};
@@ -811,6 +826,15 @@ static void on_accept(struct server *sv, int lfd, int admin)
 		if (sv->nconns > sv->max_connections) {
 			atomic_fetch_add(&sv->s->ctr.rejected_connections, 1);
 			fatal_reply(c, SD_E_BUSY, "too many connections; try again later");
+		} else if (uid_over(sv, c)) {
+			atomic_fetch_add(&sv->s->ctr.rejected_connections, 1);
+			LOG_W(&sv->s->log,
+			      "refused connection from uid %u: it has %u already "
+			      "(limits.max_connections_per_uid)",
+			      (unsigned)c->peer.uid, sv->max_connections_uid);
+			fatal_reply(c, SD_E_BUSY,
+				    "this user has too many connections open "
+				    "(limits.max_connections_per_uid); try again later");
 		} else if (!sd_peer_allowed(&c->peer, sv->allow, sv->nallow)) {
 			atomic_fetch_add(&sv->s->ctr.rejected_connections, 1);
 			LOG_W(&sv->s->log, "refused connection from uid %u gid %u pid %d",
@@ -920,6 +944,7 @@ static void apply_generation(struct server *sv)
 	sv->admin = &ks->cfg->admin;
 	sv->request_timeout_ms = ks->cfg->limits.request_timeout_ms;
 	sv->max_connections = ks->cfg->limits.max_connections;
+	sv->max_connections_uid = ks->cfg->limits.max_connections_per_uid;
 }
 
 static int drained(struct server *sv)

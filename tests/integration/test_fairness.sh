@@ -56,5 +56,38 @@ wait "$load" || { cat load.txt; fail "the backlog's requests failed"; }
 [ "$waited" -le 16 ] ||
 	fail "uid $duid waited for $waited of uid 0's signatures (a FIFO would make it ~250)"
 echo "ok   uid $duid's request waited for $waited of uid 0's queued signatures"
+
+note "limits.max_connections_per_uid: one uid cannot take every connection"
+daemon_stop_checked
+sed -i "s|  request_timeout: 60s|  request_timeout: 60s\n  max_connections_per_uid: 3|" signerd.yaml
+daemon_start
+# Three idle connections of uid 0, held until the fifo is written to.
+mkfifo hold
+python3 - "$T/signerd.sock" hold >held.txt <<'PY' &
+import socket, sys
+conns = []
+for _ in range(3):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    conns.append(s)
+print("held", flush=True)
+open(sys.argv[2]).read()
+PY
+holder=$!
+for i in $(seq 1 100); do
+	qgrep held held.txt && break
+	sleep 0.05
+done
+qgrep held held.txt || fail "the idle connections were not opened"
+sleep 0.2 # let the loop accept them
+expect_fail 1 "$BIN/signer" status
+qgrep "BUSY" "$T/err" || fail "a fourth connection of uid 0: want BUSY, got: $(cat "$T/err")"
+qgrep "max_connections_per_uid" "$T/err" || fail "the refusal does not name the limit: $(cat "$T/err")"
+setpriv --reuid=daemon --regid=daemon --clear-groups "$USIGNER" status >/dev/null ||
+	fail "uid $duid was refused while uid 0 was at its limit"
+echo hold >hold
+wait "$holder"
+"$BIN/signer" status >/dev/null || fail "uid 0 not served after its idle connections closed"
+echo "ok   uid 0 at its 3 connections gets BUSY; uid $duid is still served; freed again after"
 daemon_stop_checked
 echo "test_fairness: all passed"

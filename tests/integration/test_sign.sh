@@ -40,7 +40,8 @@ write_config "  - name: wsus
   - name: retired
     uri: \"pkcs11:token=signerd-test;object=retired\"
     state: retired" "limits:
-  request_timeout: 1s"
+  request_timeout: 1s
+  max_connections_per_uid: 200 # hostile_client holds 100 idle ones as the same uid"
 "$BIN/signerd" --check -c "$T/signerd.yaml" >"$T/check" || { cat "$T/check"; fail "--check"; }
 grep -q "key wsus (default): active" "$T/check" || { cat "$T/check"; fail "--check summary"; }
 grep -q "key wsus (default): .*revocation not-applicable" "$T/check" ||

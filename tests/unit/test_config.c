@@ -287,7 +287,7 @@ static void test_full_round_trip(void)
 	CU_ASSERT_EQUAL(k->nallow, 0);
 	CU_ASSERT_EQUAL(k->digests, CFG_MD_SHA1);
 	CU_ASSERT_EQUAL(k->min_validity_s, 0);
-	CU_ASSERT_EQUAL(k->line, 40);
+	CU_ASSERT_EQUAL(k->line, 41);
 	k = &c->keys[1];
 	CU_ASSERT_STRING_EQUAL(k->name, "new");
 	CU_ASSERT_STRING_EQUAL(k->uri, "pkcs11:object=new;type=private");
@@ -304,7 +304,7 @@ static void test_full_round_trip(void)
 	CU_ASSERT_STRING_EQUAL(k->allow[1].name, "wsus-publisher");
 	CU_ASSERT_EQUAL(k->digests, CFG_MD_SHA256 | CFG_MD_SHA512);
 	CU_ASSERT_EQUAL(k->min_validity_s, 7200);
-	CU_ASSERT_EQUAL(k->line, 44);
+	CU_ASSERT_EQUAL(k->line, 45);
 	CU_ASSERT_PTR_EQUAL(cfg_default_key(c), &c->keys[1]);
 
 	CU_ASSERT_EQUAL_FATAL(c->revocation.ncrl, 2);
@@ -328,6 +328,7 @@ static void test_full_round_trip(void)
 	CU_ASSERT_STRING_EQUAL(c->audit.checkpoint_key, "old");
 
 	CU_ASSERT_EQUAL(c->limits.max_connections, 32);
+	CU_ASSERT_EQUAL(c->limits.max_connections_per_uid, 8);
 	CU_ASSERT_EQUAL(c->limits.request_timeout_ms, 120000);
 	CU_ASSERT_EQUAL(c->limits.rate_per_uid, 7);
 	cfg_free(c);
@@ -400,6 +401,7 @@ static void test_defaults(void)
 	CU_ASSERT_PTR_NULL(c->audit.checkpoint_key);
 
 	CU_ASSERT_EQUAL(c->limits.max_connections, 256);
+	CU_ASSERT_EQUAL(c->limits.max_connections_per_uid, 64);
 	CU_ASSERT_EQUAL(c->limits.request_timeout_ms, 10000);
 	CU_ASSERT_EQUAL(c->limits.rate_per_uid, 0);
 	cfg_free(c);
@@ -440,6 +442,7 @@ static void test_example(void)
 	CU_ASSERT_EQUAL(cfg_key_ts_policy(c, &c->keys[0]), CFG_TS_OFF);
 	CU_ASSERT_EQUAL(c->audit.max_size, 256ull << 20);
 	CU_ASSERT_EQUAL(c->limits.max_connections, 256);
+	CU_ASSERT_EQUAL(c->limits.max_connections_per_uid, 64);
 	cfg_free(c);
 
 	/* With the system databases the example's names are unknown here. */
