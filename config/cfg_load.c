@@ -214,6 +214,16 @@ enum cfg_ts_policy cfg_key_ts_policy(const struct cfg *c, const struct cfg_key *
 	return c->timestamp.policy;
 }
 
+int cfg_uses_timestamps(const struct cfg *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nkeys; i++)
+		if (cfg_key_ts_policy(c, &c->keys[i]) != CFG_TS_OFF)
+			return 1;
+	return 0;
+}
+
 const struct cfg_key *cfg_default_key(const struct cfg *c)
 {
 	size_t i;

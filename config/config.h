@@ -171,6 +171,9 @@ const struct cfg_key *cfg_default_key(const struct cfg *c);
 /* The timestamp policy for signatures by k: its own timestamp: or timestamp.policy. */
 enum cfg_ts_policy cfg_key_ts_policy(const struct cfg *c, const struct cfg_key *k);
 
+/* Some key's signatures are timestamped (its policy is not off). */
+int cfg_uses_timestamps(const struct cfg *c);
+
 /*
  * "500ms", "10s", "5m", "2h", "30d" -> milliseconds. Decimal digits then one
  * unit, nothing else (no sign, space or fraction); -1 on junk or overflow.

@@ -40,12 +40,18 @@
 #define MAX_PIPELINE	 64    /* requests in flight per connection */
 #define IDLE_TIMEOUT_MS	 60000 /* a connection with nothing pending */
 #define DRAIN_TIMEOUT_MS 10000
-#define WORKER_JOIN_MS	 3000 /* after the drain, for calls still inside the module */
-#define RBUF_CAP	 (4 + SD_FRAME_MAX)
-#define OUT_HIGH	 (2 * RBUF_CAP) /* unsent reply bytes above which we stop reading */
-#define ACCEPT_PAUSE_MS	 100		/* after EMFILE or ENFILE */
-#define SPIN_NS		 200000	 /* an idle worker's look for the next job (see spin_for_job) */
-#define COALESCE_NS	 1000000 /* how long finished replies wait for company under a backlog */
+/*
+ * Workers per session once a key timestamps: a worker waits for the TSAs
+ * after releasing its session, so without spares slow TSAs would stop every
+ * signature, untimestamped ones too.
+ */
+#define TSA_WORKERS	4
+#define WORKER_JOIN_MS	3000 /* after the drain, for calls still inside the module */
+#define RBUF_CAP	(4 + SD_FRAME_MAX)
+#define OUT_HIGH	(2 * RBUF_CAP) /* unsent reply bytes above which we stop reading */
+#define ACCEPT_PAUSE_MS 100	       /* after EMFILE or ENFILE */
+#define SPIN_NS		200000	/* an idle worker's look for the next job (see spin_for_job) */
+#define COALESCE_NS	1000000 /* how long finished replies wait for company under a backlog */
 
 struct conn;
 
@@ -117,6 +123,8 @@ struct server {
 	atomic_llong gap;	/* average time from an idle server's last reply to its next job */
 	pthread_t *workers;
 	unsigned nworkers;
+	unsigned base_workers; /* one per token session */
+	unsigned max_workers;  /* room in workers: TSA_WORKERS per session */
 	struct conn *conns;
 	unsigned nconns;
 	uint64_t request_timeout_ms;
@@ -930,6 +938,22 @@ static void check_timeouts(struct server *sv)
 	}
 }
 
+/* Start the workers the generation needs (never fewer: workers are not stopped). */
+static void grow_workers(struct server *sv)
+{
+	unsigned want = sv->base_workers;
+
+	if (sv->gen != NULL && cfg_uses_timestamps(sv->gen->cfg))
+		want = sv->max_workers;
+	if (want <= sv->nworkers)
+		return;
+	while (sv->nworkers < want &&
+	       pthread_create(&sv->workers[sv->nworkers], NULL, worker, sv) == 0)
+		sv->nworkers++;
+	LOG_I(&sv->s->log, "%u signing workers for %u token sessions%s", sv->nworkers,
+	      sv->base_workers, sv->nworkers > sv->base_workers ? " (spares wait for TSAs)" : "");
+}
+
 static void apply_generation(struct server *sv)
 {
 	struct sd_keyset *ks = sd_current(sv->s);
@@ -945,6 +969,8 @@ static void apply_generation(struct server *sv)
 	sv->request_timeout_ms = ks->cfg->limits.request_timeout_ms;
 	sv->max_connections = ks->cfg->limits.max_connections;
 	sv->max_connections_uid = ks->cfg->limits.max_connections_per_uid;
+	if (sv->workers != NULL)
+		grow_workers(sv);
 }
 
 static int drained(struct server *sv)
@@ -1019,7 +1045,9 @@ static int setup(struct server *sv, unsigned nworkers)
 	sd_auditlog_set_notify(sv->s, audit_committed, sv);
 	if (sd_reloader_start(sv->s, sv->reload, reload_done, sv, &sv->reloader) != 0)
 		return -1;
-	sv->workers = calloc(nworkers, sizeof(*sv->workers));
+	sv->base_workers = nworkers;
+	sv->max_workers = nworkers * TSA_WORKERS;
+	sv->workers = calloc(sv->max_workers, sizeof(*sv->workers));
 	if (sv->workers == NULL)
 		return -1;
 	for (i = 0; i < nworkers; i++) {
@@ -1027,6 +1055,7 @@ static int setup(struct server *sv, unsigned nworkers)
 			return -1;
 		sv->nworkers++;
 	}
+	grow_workers(sv);
 	return 0;
 }
 
@@ -1106,7 +1135,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 		return -1;
 	}
 	sd_notify_msg("READY=1");
-	LOG_I(&s->log, "ready: %u signing workers", nworkers);
+	LOG_I(&s->log, "ready: %u signing workers", sv.nworkers);
 	for (;;) {
 		if (drain_until != 0 && (drained(&sv) || now_ms() > drain_until))
 			break;

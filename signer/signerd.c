@@ -258,7 +258,8 @@ int main(int argc, char **argv)
 	/*
 	 * One worker per session, also with the audit log on: a worker with more
 	 * requests queued does not wait for its record's fdatasync (the loop
-	 * holds the reply), so extra workers would only queue for sessions.
+	 * holds the reply), so extra workers would only queue for sessions. Once
+	 * a key timestamps, the server adds spares that wait for the TSAs.
 	 */
 	ret = sd_serve(&s, ks->cfg->token.sessions, reload);
 	if (ret == SD_SERVE_STUCK) {

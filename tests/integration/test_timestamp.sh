@@ -149,6 +149,29 @@ refused r4.cab "status rejection \(badAlg\)"
 restart required "\"$TSA/slow\""
 refused r5.cab "TSA $TSA/slow: .*(timed out|Timeout)"
 
+note "slow TSAs hold spare workers, not every worker"
+# Two sessions: three requests wait for a TSA that never answers in time,
+# while a key with timestamp: off still signs at once.
+restart required "\"$TSA/slow\"" "  ca: $T/tsa/ca.pem" "$KEY
+  - name: plain
+    uri: \"pkcs11:token=signerd-test;object=wsus\"
+    timestamp: off"
+qgrep "signing workers for 2 token sessions (spares wait for TSAs)" "$T/signerd.log" ||
+	fail "no spare workers for the TSAs: $(grep -m1 'signing workers' "$T/signerd.log")"
+slow=()
+for i in 1 2 3; do
+	"$BIN/signer" sign-cab -o "s$i.cab" a.cab >"slow$i.txt" 2>&1 &
+	slow+=($!)
+done
+sleep 0.3
+"$BIN/signer" sign-cab --key plain -o plain.cab a.cab || fail "the untimestamped key did not sign"
+for p in "${slow[@]}"; do
+	kill -0 "$p" 2>/dev/null || fail "a slow-TSA request ended before the other key's signature"
+done
+verify_cab plain.cab "$T/wsus.pem"
+for p in "${slow[@]}"; do ! wait "$p" || fail "a request with a TSA that timed out succeeded"; done
+echo "ok   signed with another key while 3 requests waited for a slow TSA"
+
 note "retries: a second round over the TSAs, with backoff"
 RETRIES=1 restart required "\"$TSA/flaky\""
 "$BIN/signer" sign-cab -o t3.cab a.cab
