@@ -2,17 +2,21 @@
  * The benchmark's report: one line per round, then the median of every
  * phase over the rounds and the ratios against the targets.
  *
- * Ratios are taken inside each round (signerd against the raw rate measured
- * a few seconds earlier) and the median of those is reported with its
- * range: on a shared virtual machine the CPU's speed drifts between phases,
- * and pairing phases that ran close together cancels most of that drift.
- * A round in which other processes used more than BENCH_DISTURBED_PCT of a
- * CPU is marked, and left out of the medians as long as one round is not.
+ * signerd's throughput is compared with raw C_Sign measured in slices
+ * interleaved with its own (bench_pair.c): on a shared virtual machine the
+ * CPU's speed drifts from second to second, and only measurements taken in
+ * the same moments cancel it. The verdict uses the pooled ratio: signerd's
+ * signatures over its slices' time, divided by the same for the raw slices,
+ * over every round used; the median of the ratios of adjacent slice pairs
+ * is shown beside it as a check. A round in which other processes used
+ * more than BENCH_DISTURBED_PCT of a CPU is marked, and left out as long as
+ * one round is not.
  */
 #include "bench/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define TARGET_RATIO	    0.90  /* signerd at 2+ clients vs the raw 2-session rate */
 #define TARGET_P50_US	    150.0 /* signerd p50 over the raw C_Sign p50 */
@@ -26,6 +30,7 @@ struct spread {
 struct sel {
 	const struct bench_plan *p;
 	const struct bench_result *res;
+	const struct bench_pairs *pairs;
 	unsigned round[BENCH_MAX_ROUNDS];
 	unsigned n;
 	int unreliable; /* every round was disturbed */
@@ -95,12 +100,18 @@ void bench_report_round_header(const struct bench_plan *p)
 		snprintf(h, sizeof(h), "sd%u/s", p->clients[i]);
 		printf(" %7s", h);
 	}
+	for (i = 0; i < p->nsets; i++) {
+		snprintf(h, sizeof(h), "x%u", p->clients[i]);
+		printf(" %5s", h);
+	}
 	printf(" %7s %7s %7s %7s %6s %6s %6s %6s\n", "rawp50", "pacep50", "sdp50", "statp50",
 	       "rawCPU", "sdCPU", "other%", "steal%");
 }
 
-void bench_report_round(const struct bench_plan *p, unsigned round, const struct bench_result *res)
+void bench_report_round(const struct bench_data *bd, unsigned round)
 {
+	const struct bench_plan *p = bd->p;
+	const struct bench_result *res = bd->res;
 	const struct bench_result *d = at(p, res, round, bench_ph_daemon(p->nsets - 1));
 	double other, steal;
 	size_t i;
@@ -110,6 +121,9 @@ void bench_report_round(const struct bench_plan *p, unsigned round, const struct
 	       at(p, res, round, BENCH_PH_RAW2)->rate);
 	for (i = 0; i < p->nsets; i++)
 		printf(" %7.0f", at(p, res, round, bench_ph_daemon(i))->rate);
+	for (i = 0; i < p->nsets; i++)
+		printf(" %5.2f", at(p, res, round, bench_ph_daemon(i))->rate /
+				     at(p, res, round, bench_ph_paired_raw(i))->rate);
 	printf(" %7.0f %7.0f %7.0f %7.0f %6.3f %6.3f %6.0f %6.0f%s\n",
 	       at(p, res, round, BENCH_PH_RAW1)->p50_us, at(p, res, round, BENCH_PH_PACED)->p50_us,
 	       at(p, res, round, bench_ph_latency(p))->p50_us,
@@ -151,14 +165,54 @@ static double m_scaling(const struct sel *s, unsigned k, size_t arg)
 	return sat(s, k, BENCH_PH_RAW2)->rate / sat(s, k, BENCH_PH_RAW1)->rate;
 }
 
+/* signerd's rate over the raw rate of the slices interleaved with it, in round k */
 static double m_daemon_ratio(const struct sel *s, unsigned k, size_t set)
 {
-	return sat(s, k, bench_ph_daemon(set))->rate / sat(s, k, BENCH_PH_RAW2)->rate;
+	return sat(s, k, bench_ph_daemon(set))->rate / sat(s, k, bench_ph_paired_raw(set))->rate;
 }
 
 static double m_cpu_ratio(const struct sel *s, unsigned k, size_t set)
 {
-	return sat(s, k, BENCH_PH_RAW2)->self_cpu_ms / sat(s, k, bench_ph_daemon(set))->peer_cpu_ms;
+	return sat(s, k, bench_ph_paired_raw(set))->self_cpu_ms /
+	       sat(s, k, bench_ph_daemon(set))->peer_cpu_ms;
+}
+
+/* Over the selected rounds: signerd's summed rate / the interleaved raw slices' summed rate. */
+static double pooled_ratio(const struct sel *s, size_t set)
+{
+	struct bench_result sd, raw;
+	unsigned j;
+
+	memset(&sd, 0, sizeof(sd));
+	memset(&raw, 0, sizeof(raw));
+	for (j = 0; j < s->n; j++) {
+		bench_result_add(&sd, sat(s, s->round[j], bench_ph_daemon(set)));
+		bench_result_add(&raw, sat(s, s->round[j], bench_ph_paired_raw(set)));
+	}
+	return raw.rate > 0 ? sd.rate / raw.rate : 0;
+}
+
+/* Median, min and max of the adjacent slice pairs' ratios over the selected rounds. */
+static struct spread pair_ratios(const struct sel *s, size_t set, unsigned *count)
+{
+	static double v[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS];
+	const struct bench_pairs *bp;
+	struct spread r = {0, 0, 0};
+	unsigned j, i, n = 0;
+
+	for (j = 0; j < s->n; j++) {
+		bp = &s->pairs[(size_t)s->round[j] * s->p->nsets + set];
+		for (i = 0; i < bp->n; i++)
+			v[n++] = bp->ratio[i];
+	}
+	*count = n;
+	if (n == 0)
+		return r;
+	qsort(v, n, sizeof(*v), cmp_double);
+	r.min = v[0];
+	r.max = v[n - 1];
+	r.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return r;
 }
 
 /* arg: BENCH_PH_RAW1 or BENCH_PH_PACED, + 8 for p99 instead of p50. */
@@ -209,14 +263,16 @@ static void us_line(const char *name, struct spread s, const char *tail)
  * Every round that no other process disturbed; all of them when none is
  * left. Returns the number of disturbed rounds.
  */
-static unsigned select_rounds(const struct bench_plan *p, const struct bench_result *res,
-			      struct sel *s)
+static unsigned select_rounds(const struct bench_data *d, struct sel *s)
 {
+	const struct bench_plan *p = d->p;
+	const struct bench_result *res = d->res;
 	double other, steal;
 	unsigned k, disturbed;
 
 	s->p = p;
 	s->res = res;
+	s->pairs = d->pairs;
 	s->n = 0;
 	for (k = 0; k < p->rounds; k++) {
 		round_load(p, res, k, &other, &steal);
@@ -251,11 +307,14 @@ static void print_phases(const struct sel *s)
 		snprintf(name, sizeof(name), "signerd, %u client%s x %u in flight", p->clients[i],
 			 p->clients[i] == 1 ? "" : "s", p->window);
 		summary_row(s, bench_ph_daemon(i), name);
+		snprintf(name, sizeof(name), "  raw C_Sign, 2 sessions, its slices");
+		summary_row(s, bench_ph_paired_raw(i), name);
 	}
 	summary_row(s, bench_ph_latency(p), "signerd, 1 client x 1 (latency)");
 	summary_row(s, bench_ph_status(p), "STATUS, 1 client x 1 (no token)");
 	printf("(bench, signerd: CPU ms per operation of this program and of signerd, which "
-	       "runs SoftHSM2 in-process)\n");
+	       "runs SoftHSM2 in-process;\n signerd and \"its slices\" rows: sums over the "
+	       "interleaved slices of each round)\n");
 }
 
 static void print_ratios(const struct sel *s)
@@ -266,20 +325,30 @@ static void print_ratios(const struct sel *s)
 	unsigned j;
 	size_t i;
 
-	printf("\nratios, per round (median [min .. max])\n");
-	ratio_line("raw 2 sessions / raw 1 session", over_rounds(s, m_scaling, 0),
-		   "(how the token scales)");
+	printf("\nthroughput, interleaved: signerd N clients / raw C_Sign 2 sessions in the "
+	       "slices between\n(pooled: summed rates over the %u rounds used, %u slice pairs "
+	       "each; pairs: median [min .. max] of\nthe adjacent pairs' ratios; rounds: min .. "
+	       "max of the per-round ratios)\n",
+	       s->n, p->npairs);
 	for (i = 0; i < p->nsets; i++) {
+		double pooled = pooled_ratio(s, i);
+		struct spread pr = pair_ratios(s, i, &j);
+
 		r = over_rounds(s, m_daemon_ratio, i);
 		snprintf(name, sizeof(name), "signerd %u client%s / raw 2 sessions", p->clients[i],
 			 p->clients[i] == 1 ? "" : "s");
 		if (p->clients[i] >= 2)
 			snprintf(tail, sizeof(tail), "%s (target >= %.2f)",
-				 verdict(s, r.med >= TARGET_RATIO), TARGET_RATIO);
+				 verdict(s, pooled >= TARGET_RATIO), TARGET_RATIO);
 		else
 			snprintf(tail, sizeof(tail), "(no target below 2 clients)");
-		ratio_line(name, r, tail);
+		printf(
+		    "  %-36s pooled %5.2f  pairs %5.2f [%.2f .. %.2f]  rounds %.2f .. %.2f  %s\n",
+		    name, pooled, pr.med, pr.min, pr.max, r.min, r.max, tail);
 	}
+	printf("\nratios, per round (median [min .. max])\n");
+	ratio_line("raw 2 sessions / raw 1 session", over_rounds(s, m_scaling, 0),
+		   "(how the token scales)");
 	r = over_rounds(s, m_latency_over, BENCH_PH_RAW1);
 	snprintf(tail, sizeof(tail), "%s (target <= +%.0f us)", verdict(s, r.med <= TARGET_P50_US),
 		 TARGET_P50_US);
@@ -305,10 +374,11 @@ static void print_ratios(const struct sel *s)
 	}
 }
 
-void bench_report_summary(const struct bench_plan *p, const struct bench_result *res)
+void bench_report_summary(const struct bench_data *d)
 {
+	const struct bench_plan *p = d->p;
 	struct sel s;
-	unsigned disturbed = select_rounds(p, res, &s);
+	unsigned disturbed = select_rounds(d, &s);
 
 	printf("\nmedians over %u of %u rounds (%u disturbed: other processes used more than "
 	       "%.0f%% of a CPU)\n(rate: median, min, max; p50/p99/CPU: median of the rounds; "
