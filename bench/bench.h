@@ -115,7 +115,8 @@ int bench_daemon_run(const struct bench_daemon_cfg *c, struct bench_result *r, s
 int bench_daemon_probe(const char *socket, const char *key_name, pid_t *pid, struct sd_err *e);
 
 /* ---- interleaved comparison (bench_pair.c) ---- */
-#define BENCH_MAX_PAIRS 64 /* slice pairs per client count and round */
+#define BENCH_TARGET_RATIO 0.90 /* signerd at 2+ clients vs the raw 2-session rate */
+#define BENCH_MAX_PAIRS	   64	/* slice pairs per client count and round */
 
 /*
  * signerd's throughput against the raw rate, measured so that the host's
@@ -129,8 +130,15 @@ struct bench_pair_cfg {
 	unsigned npairs;		/* 1 .. BENCH_MAX_PAIRS */
 };
 
+/* One pair of adjacent slices. */
+struct bench_pair {
+	uint64_t a_count, b_count; /* operations inside the measured windows */
+	double a_sec, b_sec;	   /* measured windows */
+	double other_pct;	   /* CPU other processes used during the pair, % of one CPU */
+};
+
 struct bench_pairs {
-	double ratio[BENCH_MAX_PAIRS]; /* per pair: B rate / A rate of the two adjacent slices */
+	struct bench_pair pair[BENCH_MAX_PAIRS];
 	unsigned n;
 };
 
@@ -199,5 +207,7 @@ struct bench_data {
 void bench_report_round_header(const struct bench_plan *p);
 void bench_report_round(const struct bench_data *d, unsigned round);
 void bench_report_summary(const struct bench_data *d);
+/* The throughput ratios and their verdicts, from the interleaved pairs (bench_pair.c). */
+void bench_pair_report(const struct bench_data *d);
 
 #endif

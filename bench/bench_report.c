@@ -1,24 +1,18 @@
 /*
  * The benchmark's report: one line per round, then the median of every
- * phase over the rounds and the ratios against the targets.
+ * phase over the rounds and the ratios against the targets (the throughput
+ * ratios, from interleaved slices, are bench_pair.c's part).
  *
- * signerd's throughput is compared with raw C_Sign measured in slices
- * interleaved with its own (bench_pair.c): on a shared virtual machine the
- * CPU's speed drifts from second to second, and only measurements taken in
- * the same moments cancel it. The verdict uses the pooled ratio: signerd's
- * signatures over its slices' time, divided by the same for the raw slices,
- * over every round used; the median of the ratios of adjacent slice pairs
- * is shown beside it as a check. A round in which other processes used
- * more than BENCH_DISTURBED_PCT of a CPU is marked, and left out as long as
- * one round is not.
+ * Other ratios are taken inside each round and the median of those is
+ * reported with its range. A round in which other processes used more than
+ * BENCH_DISTURBED_PCT of a CPU is marked, and left out of the medians as
+ * long as one round is not.
  */
 #include "bench/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#define TARGET_RATIO	    0.90  /* signerd at 2+ clients vs the raw 2-session rate */
 #define TARGET_P50_US	    150.0 /* signerd p50 over the raw C_Sign p50 */
 #define BENCH_DISTURBED_PCT 10.0
 
@@ -30,7 +24,6 @@ struct spread {
 struct sel {
 	const struct bench_plan *p;
 	const struct bench_result *res;
-	const struct bench_pairs *pairs;
 	unsigned round[BENCH_MAX_ROUNDS];
 	unsigned n;
 	int unreliable; /* every round was disturbed */
@@ -165,54 +158,10 @@ static double m_scaling(const struct sel *s, unsigned k, size_t arg)
 	return sat(s, k, BENCH_PH_RAW2)->rate / sat(s, k, BENCH_PH_RAW1)->rate;
 }
 
-/* signerd's rate over the raw rate of the slices interleaved with it, in round k */
-static double m_daemon_ratio(const struct sel *s, unsigned k, size_t set)
-{
-	return sat(s, k, bench_ph_daemon(set))->rate / sat(s, k, bench_ph_paired_raw(set))->rate;
-}
-
 static double m_cpu_ratio(const struct sel *s, unsigned k, size_t set)
 {
 	return sat(s, k, bench_ph_paired_raw(set))->self_cpu_ms /
 	       sat(s, k, bench_ph_daemon(set))->peer_cpu_ms;
-}
-
-/* Over the selected rounds: signerd's summed rate / the interleaved raw slices' summed rate. */
-static double pooled_ratio(const struct sel *s, size_t set)
-{
-	struct bench_result sd, raw;
-	unsigned j;
-
-	memset(&sd, 0, sizeof(sd));
-	memset(&raw, 0, sizeof(raw));
-	for (j = 0; j < s->n; j++) {
-		bench_result_add(&sd, sat(s, s->round[j], bench_ph_daemon(set)));
-		bench_result_add(&raw, sat(s, s->round[j], bench_ph_paired_raw(set)));
-	}
-	return raw.rate > 0 ? sd.rate / raw.rate : 0;
-}
-
-/* Median, min and max of the adjacent slice pairs' ratios over the selected rounds. */
-static struct spread pair_ratios(const struct sel *s, size_t set, unsigned *count)
-{
-	static double v[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS];
-	const struct bench_pairs *bp;
-	struct spread r = {0, 0, 0};
-	unsigned j, i, n = 0;
-
-	for (j = 0; j < s->n; j++) {
-		bp = &s->pairs[(size_t)s->round[j] * s->p->nsets + set];
-		for (i = 0; i < bp->n; i++)
-			v[n++] = bp->ratio[i];
-	}
-	*count = n;
-	if (n == 0)
-		return r;
-	qsort(v, n, sizeof(*v), cmp_double);
-	r.min = v[0];
-	r.max = v[n - 1];
-	r.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	return r;
 }
 
 /* arg: BENCH_PH_RAW1 or BENCH_PH_PACED, + 8 for p99 instead of p50. */
@@ -272,7 +221,6 @@ static unsigned select_rounds(const struct bench_data *d, struct sel *s)
 
 	s->p = p;
 	s->res = res;
-	s->pairs = d->pairs;
 	s->n = 0;
 	for (k = 0; k < p->rounds; k++) {
 		round_load(p, res, k, &other, &steal);
@@ -325,27 +273,6 @@ static void print_ratios(const struct sel *s)
 	unsigned j;
 	size_t i;
 
-	printf("\nthroughput, interleaved: signerd N clients / raw C_Sign 2 sessions in the "
-	       "slices between\n(pooled: summed rates over the %u rounds used, %u slice pairs "
-	       "each; pairs: median [min .. max] of\nthe adjacent pairs' ratios; rounds: min .. "
-	       "max of the per-round ratios)\n",
-	       s->n, p->npairs);
-	for (i = 0; i < p->nsets; i++) {
-		double pooled = pooled_ratio(s, i);
-		struct spread pr = pair_ratios(s, i, &j);
-
-		r = over_rounds(s, m_daemon_ratio, i);
-		snprintf(name, sizeof(name), "signerd %u client%s / raw 2 sessions", p->clients[i],
-			 p->clients[i] == 1 ? "" : "s");
-		if (p->clients[i] >= 2)
-			snprintf(tail, sizeof(tail), "%s (target >= %.2f)",
-				 verdict(s, pooled >= TARGET_RATIO), TARGET_RATIO);
-		else
-			snprintf(tail, sizeof(tail), "(no target below 2 clients)");
-		printf(
-		    "  %-36s pooled %5.2f  pairs %5.2f [%.2f .. %.2f]  rounds %.2f .. %.2f  %s\n",
-		    name, pooled, pr.med, pr.min, pr.max, r.min, r.max, tail);
-	}
 	printf("\nratios, per round (median [min .. max])\n");
 	ratio_line("raw 2 sessions / raw 1 session", over_rounds(s, m_scaling, 0),
 		   "(how the token scales)");
@@ -385,5 +312,6 @@ void bench_report_summary(const struct bench_data *d)
 	       "other%%/steal%%: worst round)\n",
 	       s.n, p->rounds, disturbed, BENCH_DISTURBED_PCT);
 	print_phases(&s);
+	bench_pair_report(d);
 	print_ratios(&s);
 }
