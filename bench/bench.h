@@ -134,6 +134,7 @@ struct bench_pair_cfg {
 struct bench_pair {
 	uint64_t a_count, b_count; /* operations inside the measured windows */
 	double a_sec, b_sec;	   /* measured windows */
+	double a_p50_us, b_p50_us; /* latency of one operation, median of each slice */
 	double other_pct;	   /* CPU other processes used during the pair, % of one CPU */
 };
 
@@ -155,7 +156,9 @@ int bench_pair_run(const struct bench_pair_cfg *c, struct bench_result *raw,
  * with 1 session paced (a pause after each signature, as a server between
  * one-at-a-time requests), then per client count the interleaved slices of
  * signerd and of raw with 2 sessions (bench_pair_run; two results), then
- * daemon latency and the STATUS round trip.
+ * daemon latency and the STATUS round trip, then the latency once more as
+ * interleaved slices of raw with 1 session and of signerd with one client
+ * and one request in flight (two results).
  */
 struct bench_plan {
 	unsigned clients[BENCH_MAX_SETS];
@@ -190,14 +193,27 @@ static inline size_t bench_ph_status(const struct bench_plan *p)
 {
 	return 4 + 2 * p->nsets;
 }
-static inline size_t bench_nphases(const struct bench_plan *p)
+static inline size_t bench_ph_lat_raw(const struct bench_plan *p)
 {
 	return 5 + 2 * p->nsets;
+}
+static inline size_t bench_ph_lat_sd(const struct bench_plan *p)
+{
+	return 6 + 2 * p->nsets;
+}
+static inline size_t bench_nphases(const struct bench_plan *p)
+{
+	return 7 + 2 * p->nsets;
+}
+/* Interleaved comparisons per round: one per client count, then the latency one. */
+static inline size_t bench_npairsets(const struct bench_plan *p)
+{
+	return p->nsets + 1;
 }
 
 /*
  * res holds rounds x bench_nphases(p) results, round-major; pairs holds
- * rounds x p->nsets pair ratios, round-major.
+ * rounds x bench_npairsets(p) sets of slice pairs, round-major.
  */
 struct bench_data {
 	const struct bench_plan *p;

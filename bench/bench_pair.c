@@ -57,6 +57,8 @@ int bench_pair_run(const struct bench_pair_cfg *c, struct bench_result *raw,
 		    .b_count = b.count,
 		    .a_sec = a.seconds,
 		    .b_sec = b.seconds,
+		    .a_p50_us = a.p50_us,
+		    .b_p50_us = b.p50_us,
 		    .other_pct = 100.0 * (double)(a.other_ns + b.other_ns) /
 				 (double)(a.wall_ns + b.wall_ns > 0 ? a.wall_ns + b.wall_ns : 1),
 		};
@@ -84,9 +86,9 @@ out:
  */
 #define PAIR_DISTURBED_PCT 20.0
 
-/* The pairs of one client count that the verdict uses. */
+/* The pairs of one comparison that the report uses. */
 struct pair_sel {
-	double ratio[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS];
+	double ratio[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS]; /* latency: p50 differences, us */
 	unsigned n, total;
 	double pooled;	/* signerd's summed rate / raw's summed rate over the pairs used */
 	int unreliable; /* too few undisturbed pairs: all of them were used */
@@ -103,7 +105,7 @@ static int cmp_double(const void *a, const void *b)
  * Every undisturbed pair of every round; all pairs when fewer than a
  * quarter of them (or fewer than two) are undisturbed.
  */
-static void select_pairs(const struct bench_data *d, size_t set, struct pair_sel *ps)
+static void select_pairs(const struct bench_data *d, size_t set, int latency, struct pair_sel *ps)
 {
 	const struct bench_pairs *bp;
 	const struct bench_pair *q;
@@ -117,13 +119,15 @@ static void select_pairs(const struct bench_data *d, size_t set, struct pair_sel
 		as = bs = 0;
 		ps->n = ps->total = 0;
 		for (k = 0; k < d->p->rounds; k++) {
-			bp = &d->pairs[(size_t)k * d->p->nsets + set];
+			bp = &d->pairs[(size_t)k * bench_npairsets(d->p) + set];
 			for (i = 0; i < bp->n; i++) {
 				q = &bp->pair[i];
 				ps->total++;
 				if (!all && q->other_pct > PAIR_DISTURBED_PCT)
 					continue;
-				if (q->a_count > 0 && q->b_sec > 0)
+				if (latency)
+					ps->ratio[ps->n++] = q->b_p50_us - q->a_p50_us;
+				else if (q->a_count > 0 && q->b_sec > 0)
 					ps->ratio[ps->n++] = ((double)q->b_count / q->b_sec) /
 							     ((double)q->a_count / q->a_sec);
 				ac += q->a_count;
@@ -140,6 +144,14 @@ static void select_pairs(const struct bench_data *d, size_t set, struct pair_sel
 	qsort(ps->ratio, ps->n, sizeof(ps->ratio[0]), cmp_double);
 }
 
+static double median(const struct pair_sel *ps)
+{
+	if (ps->n == 0)
+		return 0;
+	return ps->n % 2 ? ps->ratio[ps->n / 2]
+			 : (ps->ratio[ps->n / 2 - 1] + ps->ratio[ps->n / 2]) / 2;
+}
+
 void bench_pair_report(const struct bench_data *d)
 {
 	static struct pair_sel ps; /* large; the report runs once, single-threaded */
@@ -153,10 +165,8 @@ void bench_pair_report(const struct bench_data *d)
 	       "pairs' own ratios)\n",
 	       PAIR_DISTURBED_PCT);
 	for (size_t i = 0; i < p->nsets; i++) {
-		select_pairs(d, i, &ps);
-		med = ps.n == 0	 ? 0
-		      : ps.n % 2 ? ps.ratio[ps.n / 2]
-				 : (ps.ratio[ps.n / 2 - 1] + ps.ratio[ps.n / 2]) / 2;
+		select_pairs(d, i, 0, &ps);
+		med = median(&ps);
 		snprintf(name, sizeof(name), "signerd %u client%s / raw 2 sessions", p->clients[i],
 			 p->clients[i] == 1 ? "" : "s");
 		if (p->clients[i] < 2)
@@ -175,4 +185,10 @@ void bench_pair_report(const struct bench_data *d)
 		       name, ps.pooled, med, ps.n ? ps.ratio[0] : 0, ps.n ? ps.ratio[ps.n - 1] : 0,
 		       ps.n, ps.total, tail);
 	}
+	select_pairs(d, p->nsets, 1, &ps);
+	printf("  %-36s pairs %+5.0f [%+.0f .. %+.0f] us  %2u of %2u pairs  %s\n",
+	       "signerd p50 - raw C_Sign p50, 1 x 1", median(&ps), ps.n ? ps.ratio[0] : 0,
+	       ps.n ? ps.ratio[ps.n - 1] : 0, ps.n, ps.total,
+	       ps.unreliable ? "(info; unreliable, too many pairs disturbed)"
+			     : "(info; the verdict below uses the separate phases)");
 }

@@ -97,6 +97,7 @@ void bench_report_round_header(const struct bench_plan *p)
 		snprintf(h, sizeof(h), "x%u", p->clients[i]);
 		printf(" %5s", h);
 	}
+	printf(" %6s", "xdp50");
 	printf(" %7s %7s %7s %7s %6s %6s %6s %6s\n", "rawp50", "pacep50", "sdp50", "statp50",
 	       "rawCPU", "sdCPU", "other%", "steal%");
 }
@@ -117,6 +118,8 @@ void bench_report_round(const struct bench_data *bd, unsigned round)
 	for (i = 0; i < p->nsets; i++)
 		printf(" %5.2f", at(p, res, round, bench_ph_daemon(i))->rate /
 				     at(p, res, round, bench_ph_paired_raw(i))->rate);
+	printf(" %+6.0f", at(p, res, round, bench_ph_lat_sd(p))->p50_us -
+			      at(p, res, round, bench_ph_lat_raw(p))->p50_us);
 	printf(" %7.0f %7.0f %7.0f %7.0f %6.3f %6.3f %6.0f %6.0f%s\n",
 	       at(p, res, round, BENCH_PH_RAW1)->p50_us, at(p, res, round, BENCH_PH_PACED)->p50_us,
 	       at(p, res, round, bench_ph_latency(p))->p50_us,
@@ -260,6 +263,8 @@ static void print_phases(const struct sel *s)
 	}
 	summary_row(s, bench_ph_latency(p), "signerd, 1 client x 1 (latency)");
 	summary_row(s, bench_ph_status(p), "STATUS, 1 client x 1 (no token)");
+	summary_row(s, bench_ph_lat_sd(p), "signerd, 1 client x 1, its slices");
+	summary_row(s, bench_ph_lat_raw(p), "  raw C_Sign, 1 session, its slices");
 	printf("(bench, signerd: CPU ms per operation of this program and of signerd, which "
 	       "runs SoftHSM2 in-process;\n signerd and \"its slices\" rows: sums over the "
 	       "interleaved slices of each round)\n");

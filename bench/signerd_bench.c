@@ -230,7 +230,7 @@ static int open_key(const struct opts *o, struct p11_module **mod, struct p11_ke
 	return 0;
 }
 
-/* Every phase once, into res[0 .. bench_nphases - 1] and pairs[0 .. nsets - 1]. */
+/* Every phase once, into res[0 .. bench_nphases - 1] and pairs[0 .. bench_npairsets - 1]. */
 static int run_round(const struct opts *o, struct p11_key *key, pid_t pid, struct bench_result *res,
 		     struct bench_pairs *pairs, struct sd_err *e)
 {
@@ -280,7 +280,14 @@ static int run_round(const struct opts *o, struct p11_key *key, pid_t pid, struc
 		return -1;
 	dc.status = 1;
 	dc.seconds = p->seconds / 2;
-	return bench_daemon_run(&dc, &res[bench_ph_status(p)], e);
+	if (bench_daemon_run(&dc, &res[bench_ph_status(p)], e) != 0)
+		return -1;
+	/* Latency, interleaved: raw C_Sign with 1 session | signerd, 1 client x 1. */
+	pc.raw.nthreads = 1;
+	pc.daemon.nclients = 1;
+	pc.daemon.window = 1;
+	return bench_pair_run(&pc, &res[bench_ph_lat_raw(p)], &res[bench_ph_lat_sd(p)],
+			      &pairs[p->nsets], e);
 }
 
 int main(int argc, char **argv)
@@ -300,7 +307,7 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
 	res = calloc((size_t)o.plan.rounds * bench_nphases(&o.plan), sizeof(*res));
-	pairs = calloc((size_t)o.plan.rounds * o.plan.nsets, sizeof(*pairs));
+	pairs = calloc((size_t)o.plan.rounds * bench_npairsets(&o.plan), sizeof(*pairs));
 	if (res == NULL || pairs == NULL) {
 		sd_err_set(&e, SD_E_INTERNAL, "out of memory");
 		goto out;
@@ -321,7 +328,10 @@ int main(int argc, char **argv)
 	printf("throughput: per round and client count, %u pairs of interleaved slices (raw C_Sign "
 	       "2 sessions | signerd N clients,\norder flipped every pair), %.2f s measured each "
 	       "after %.2f s warm-up; sdN/s = signerd's rate summed over\nits slices, xN = that / "
-	       "the raw rate summed over the slices in between\n\n",
+	       "the raw rate summed over the slices in between;\nthe same for the latency (raw "
+	       "C_Sign 1 "
+	       "session | signerd 1 client x 1): xdp50 = signerd p50 - raw p50\nover those "
+	       "slices\n\n",
 	       o.plan.npairs, o.plan.slice, o.plan.slice_warmup);
 	d.p = &o.plan;
 	d.res = res;
@@ -329,7 +339,7 @@ int main(int argc, char **argv)
 	bench_report_round_header(&o.plan);
 	for (k = 0; k < o.plan.rounds; k++) {
 		if (run_round(&o, key, pid, &res[(size_t)k * bench_nphases(&o.plan)],
-			      &pairs[(size_t)k * o.plan.nsets], &e) != 0)
+			      &pairs[(size_t)k * bench_npairsets(&o.plan)], &e) != 0)
 			goto out;
 		bench_report_round(&d, k);
 	}
