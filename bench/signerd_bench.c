@@ -325,13 +325,12 @@ int main(int argc, char **argv)
 	printf("%u rounds; per phase %.1f s warm-up, %.1f s measured (latency %.1f s); window "
 	       "%u\n",
 	       o.plan.rounds, o.plan.warmup, o.plan.seconds, o.plan.lat_seconds, o.plan.window);
-	printf("throughput: per round and client count, %u pairs of interleaved slices (raw C_Sign "
-	       "2 sessions | signerd N clients,\norder flipped every pair), %.2f s measured each "
-	       "after %.2f s warm-up; sdN/s = signerd's rate summed over\nits slices, xN = that / "
-	       "the raw rate summed over the slices in between;\nthe same for the latency (raw "
-	       "C_Sign 1 "
-	       "session | signerd 1 client x 1): xdp50 = signerd p50 - raw p50\nover those "
-	       "slices\n\n",
+	printf("throughput: per round and client count, %u pairs of interleaved slices\n"
+	       "(raw C_Sign 2 sessions | signerd N clients, order flipped every pair), %.2f s "
+	       "measured each\nafter %.2f s warm-up; sdN/s = signerd's rate summed over its "
+	       "slices, xN = that / the raw rate\nsummed over the slices in between; latency the "
+	       "same way (raw C_Sign 1 session | signerd\n1 client x 1): xdp50 = signerd p50 - "
+	       "raw p50 over those slices\n\n",
 	       o.plan.npairs, o.plan.slice, o.plan.slice_warmup);
 	d.p = &o.plan;
 	d.res = res;
