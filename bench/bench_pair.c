@@ -90,6 +90,7 @@ out:
 struct pair_sel {
 	double ratio[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS]; /* latency: p50 differences, us */
 	unsigned n, total;
+	unsigned clean; /* undisturbed pairs */
 	double pooled;	/* signerd's summed rate / raw's summed rate over the pairs used */
 	int unreliable; /* too few undisturbed pairs: all of them were used */
 };
@@ -125,6 +126,7 @@ static void select_pairs(const struct bench_data *d, size_t set, int latency, st
 				ps->total++;
 				if (!all && q->other_pct > PAIR_DISTURBED_PCT)
 					continue;
+				ps->clean += !all;
 				if (latency)
 					ps->ratio[ps->n++] = q->b_p50_us - q->a_p50_us;
 				else if (q->a_count > 0 && q->b_sec > 0)
@@ -162,7 +164,7 @@ void bench_pair_report(const struct bench_data *d)
 	printf("\nthroughput, interleaved: signerd N clients / raw C_Sign 2 sessions, from the "
 	       "slice pairs of all rounds\nexcept those during which other processes used more "
 	       "than %.0f%% of a CPU (pooled: summed rates;\npairs: median [min .. max] of the "
-	       "pairs' own ratios)\n",
+	       "pairs' own ratios; u/n pairs: undisturbed of all)\n",
 	       PAIR_DISTURBED_PCT);
 	for (size_t i = 0; i < p->nsets; i++) {
 		select_pairs(d, i, 0, &ps);
@@ -181,14 +183,14 @@ void bench_pair_report(const struct bench_data *d)
 			snprintf(tail, sizeof(tail), "%s (target >= %.2f)",
 				 ps.pooled >= BENCH_TARGET_RATIO ? "PASS" : "MISS",
 				 BENCH_TARGET_RATIO);
-		printf("  %-36s pooled %5.2f  pairs %5.2f [%.2f .. %.2f]  %2u of %2u pairs  %s\n",
+		printf("  %-36s pooled %5.2f  pairs %5.2f [%.2f .. %.2f]  %2u/%2u pairs  %s\n",
 		       name, ps.pooled, med, ps.n ? ps.ratio[0] : 0, ps.n ? ps.ratio[ps.n - 1] : 0,
-		       ps.n, ps.total, tail);
+		       ps.clean, ps.total, tail);
 	}
 	select_pairs(d, p->nsets, 1, &ps);
-	printf("  %-36s pairs %+5.0f [%+.0f .. %+.0f] us  %2u of %2u pairs  %s\n",
+	printf("  %-36s pairs %+5.0f [%+.0f .. %+.0f] us  %2u/%2u pairs  %s\n",
 	       "signerd p50 - raw C_Sign p50, 1 x 1", median(&ps), ps.n ? ps.ratio[0] : 0,
-	       ps.n ? ps.ratio[ps.n - 1] : 0, ps.n, ps.total,
+	       ps.n ? ps.ratio[ps.n - 1] : 0, ps.clean, ps.total,
 	       ps.unreliable ? "(info; unreliable, too many pairs disturbed)"
 			     : "(info; the verdict below uses the separate phases)");
 }
