@@ -81,8 +81,8 @@ out:
  * A pair during which other processes used more than this is left out:
  * they take CPU from the side with fewer runnable threads (raw C_Sign)
  * more than from signerd and its clients, which flatters signerd. The
- * /proc/stat ticks make the figure of one ~0.6 s pair uncertain by about
- * 5 % of a CPU.
+ * /proc/stat ticks (10 ms) make the figure of one ~0.6 s pair uncertain by
+ * several % of a CPU.
  */
 #define PAIR_DISTURBED_PCT 20.0
 
