@@ -11,6 +11,7 @@
  */
 #include "bench/bench.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,8 +91,11 @@ out:
 struct pair_sel {
 	double ratio[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS]; /* latency: p50 differences, us */
 	unsigned n, total;
-	unsigned clean; /* undisturbed pairs */
-	double pooled;	/* signerd's summed rate / raw's summed rate over the pairs used */
+	unsigned clean;	   /* undisturbed pairs */
+	double pooled;	   /* signerd's summed rate / raw's summed rate over the pairs used */
+	double pooled_2se; /* two standard errors of pooled (pairs taken as independent) */
+	double a_rate[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS],
+	    b_rate[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS];
 	int unreliable; /* too few undisturbed pairs: all of them were used */
 };
 
@@ -100,6 +104,26 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
+}
+
+/*
+ * The standard error of a ratio of sums (the ratio estimator's linear
+ * approximation): sqrt(sum((b - R a)^2) / (n (n - 1))) / mean(a).
+ */
+static void ratio_se(struct pair_sel *ps)
+{
+	double sa = 0, ss = 0, d;
+
+	ps->pooled_2se = 0;
+	if (ps->n < 2)
+		return;
+	for (unsigned i = 0; i < ps->n; i++) {
+		sa += ps->a_rate[i];
+		d = ps->b_rate[i] - ps->pooled * ps->a_rate[i];
+		ss += d * d;
+	}
+	if (sa > 0)
+		ps->pooled_2se = 2 * sqrt(ss / ((double)ps->n * (ps->n - 1))) / (sa / ps->n);
 }
 
 /*
@@ -127,11 +151,14 @@ static void select_pairs(const struct bench_data *d, size_t set, int latency, st
 				if (!all && q->other_pct > PAIR_DISTURBED_PCT)
 					continue;
 				ps->clean += !all;
-				if (latency)
+				if (latency) {
 					ps->ratio[ps->n++] = q->b_p50_us - q->a_p50_us;
-				else if (q->a_count > 0 && q->b_sec > 0)
-					ps->ratio[ps->n++] = ((double)q->b_count / q->b_sec) /
-							     ((double)q->a_count / q->a_sec);
+				} else if (q->a_count > 0 && q->a_sec > 0 && q->b_sec > 0) {
+					ps->a_rate[ps->n] = (double)q->a_count / q->a_sec;
+					ps->b_rate[ps->n] = (double)q->b_count / q->b_sec;
+					ps->ratio[ps->n] = ps->b_rate[ps->n] / ps->a_rate[ps->n];
+					ps->n++;
+				}
 				ac += q->a_count;
 				bc += q->b_count;
 				as += q->a_sec;
@@ -143,6 +170,7 @@ static void select_pairs(const struct bench_data *d, size_t set, int latency, st
 			break;
 		ps->unreliable = 1;
 	}
+	ratio_se(ps);
 	qsort(ps->ratio, ps->n, sizeof(ps->ratio[0]), cmp_double);
 }
 
@@ -161,11 +189,12 @@ void bench_pair_report(const struct bench_data *d)
 	char name[64], tail[96];
 	double med;
 
-	printf("\nthroughput, interleaved: signerd N clients / raw C_Sign 2 sessions, from the "
-	       "slice pairs of all rounds\nexcept those during which other processes used more "
-	       "than %.0f%% of a CPU (pooled: summed rates;\npairs: median [min .. max] of the "
-	       "pairs' own ratios; u/n pairs: undisturbed of all)\n",
-	       PAIR_DISTURBED_PCT);
+	printf(
+	    "\nthroughput, interleaved: signerd N clients / raw C_Sign 2 sessions, over the slice "
+	    "pairs\nof all rounds during which other processes used at most %.0f%% of a CPU. "
+	    "pooled: summed\nrates, +- two standard errors; pairs: median [min .. max] of the "
+	    "pairs' own ratios;\nu/n: undisturbed pairs / all pairs\n",
+	    PAIR_DISTURBED_PCT);
 	for (size_t i = 0; i < p->nsets; i++) {
 		select_pairs(d, i, 0, &ps);
 		med = median(&ps);
@@ -183,9 +212,10 @@ void bench_pair_report(const struct bench_data *d)
 			snprintf(tail, sizeof(tail), "%s (target >= %.2f)",
 				 ps.pooled >= BENCH_TARGET_RATIO ? "PASS" : "MISS",
 				 BENCH_TARGET_RATIO);
-		printf("  %-36s pooled %5.2f  pairs %5.2f [%.2f .. %.2f]  %2u/%2u pairs  %s\n",
-		       name, ps.pooled, med, ps.n ? ps.ratio[0] : 0, ps.n ? ps.ratio[ps.n - 1] : 0,
-		       ps.clean, ps.total, tail);
+		printf(
+		    "  %-36s pooled %5.2f +-%.2f  pairs %5.2f [%.2f .. %.2f]  %2u/%2u pairs  %s\n",
+		    name, ps.pooled, ps.pooled_2se, med, ps.n ? ps.ratio[0] : 0,
+		    ps.n ? ps.ratio[ps.n - 1] : 0, ps.clean, ps.total, tail);
 	}
 	select_pairs(d, p->nsets, 1, &ps);
 	printf("  %-36s pairs %+5.0f [%+.0f .. %+.0f] us  %2u/%2u pairs  %s\n",
