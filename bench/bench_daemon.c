@@ -260,7 +260,8 @@ int bench_daemon_run(const struct bench_daemon_cfg *c, struct bench_result *r, s
 		cls[i].fd = -1;
 	if (bench_lat_init(&all, LAT_CAP, e) != 0)
 		goto out;
-	t_go = bench_now_ns() + 100000000; /* connections are made before the clock starts */
+	/* connections are made before the clock starts: 100 ms (or lead_s) */
+	t_go = bench_now_ns() + (int64_t)((c->lead_s > 0 ? c->lead_s : 0.1) * 1e9);
 	for (i = 0; i < c->nclients; i++)
 		if (client_init(&cls[i], c, t_go, e) != 0)
 			goto out;
@@ -288,6 +289,8 @@ int bench_daemon_run(const struct bench_daemon_cfg *c, struct bench_result *r, s
 	}
 	r->seconds = c->seconds;
 	r->rate = (double)r->count / c->seconds;
+	if (c->collect != NULL)
+		bench_lat_merge(c->collect, &all);
 	r->p50_us = (double)bench_lat_quantile(&all, 0.50) / 1e3;
 	r->p99_us = (double)bench_lat_quantile(&all, 0.99) / 1e3;
 	ret = 0;

@@ -126,7 +126,8 @@ int bench_raw_run(const struct bench_raw_cfg *c, struct bench_result *r, struct 
 		sd_err_set(e, SD_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	t0 = bench_now_ns() + 100000000; /* 100 ms for the threads to start */
+	/* 100 ms (or lead_s) for the threads to start */
+	t0 = bench_now_ns() + (int64_t)((c->lead_s > 0 ? c->lead_s : 0.1) * 1e9);
 	for (i = 0; i < c->nthreads; i++) {
 		ts[i].c = c;
 		ts[i].s = p11_session_get(c->key->tok);
@@ -163,6 +164,8 @@ int bench_raw_run(const struct bench_raw_cfg *c, struct bench_result *r, struct 
 	}
 	r->seconds = c->seconds;
 	r->rate = (double)r->count / c->seconds;
+	if (c->collect != NULL)
+		bench_lat_merge(c->collect, &all);
 	r->p50_us = (double)bench_lat_quantile(&all, 0.50) / 1e3;
 	r->p99_us = (double)bench_lat_quantile(&all, 0.99) / 1e3;
 	ret = 0;

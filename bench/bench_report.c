@@ -1,20 +1,18 @@
 /*
  * The benchmark's report: one line per round, then the median of every
- * phase over the rounds and the ratios against the targets.
+ * phase over the rounds and the ratios against the targets (the throughput
+ * ratios, from interleaved slices, are bench_pair.c's part).
  *
- * Ratios are taken inside each round (signerd against the raw rate measured
- * a few seconds earlier) and the median of those is reported with its
- * range: on a shared virtual machine the CPU's speed drifts between phases,
- * and pairing phases that ran close together cancels most of that drift.
- * A round in which other processes used more than BENCH_DISTURBED_PCT of a
- * CPU is marked, and left out of the medians as long as one round is not.
+ * Other ratios are taken inside each round and the median of those is
+ * reported with its range. A round in which other processes used more than
+ * BENCH_DISTURBED_PCT of a CPU is marked, and left out of the medians as
+ * long as one round is not.
  */
 #include "bench/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TARGET_RATIO	    0.90  /* signerd at 2+ clients vs the raw 2-session rate */
 #define TARGET_P50_US	    150.0 /* signerd p50 over the raw C_Sign p50 */
 #define BENCH_DISTURBED_PCT 10.0
 
@@ -95,12 +93,19 @@ void bench_report_round_header(const struct bench_plan *p)
 		snprintf(h, sizeof(h), "sd%u/s", p->clients[i]);
 		printf(" %7s", h);
 	}
+	for (i = 0; i < p->nsets; i++) {
+		snprintf(h, sizeof(h), "x%u", p->clients[i]);
+		printf(" %5s", h);
+	}
+	printf(" %6s", "xdp50");
 	printf(" %7s %7s %7s %7s %6s %6s %6s %6s\n", "rawp50", "pacep50", "sdp50", "statp50",
 	       "rawCPU", "sdCPU", "other%", "steal%");
 }
 
-void bench_report_round(const struct bench_plan *p, unsigned round, const struct bench_result *res)
+void bench_report_round(const struct bench_data *bd, unsigned round)
 {
+	const struct bench_plan *p = bd->p;
+	const struct bench_result *res = bd->res;
 	const struct bench_result *d = at(p, res, round, bench_ph_daemon(p->nsets - 1));
 	double other, steal;
 	size_t i;
@@ -110,6 +115,11 @@ void bench_report_round(const struct bench_plan *p, unsigned round, const struct
 	       at(p, res, round, BENCH_PH_RAW2)->rate);
 	for (i = 0; i < p->nsets; i++)
 		printf(" %7.0f", at(p, res, round, bench_ph_daemon(i))->rate);
+	for (i = 0; i < p->nsets; i++)
+		printf(" %5.2f", at(p, res, round, bench_ph_daemon(i))->rate /
+				     at(p, res, round, bench_ph_paired_raw(i))->rate);
+	printf(" %+6.0f", at(p, res, round, bench_ph_lat_sd(p))->p50_us -
+			      at(p, res, round, bench_ph_lat_raw(p))->p50_us);
 	printf(" %7.0f %7.0f %7.0f %7.0f %6.3f %6.3f %6.0f %6.0f%s\n",
 	       at(p, res, round, BENCH_PH_RAW1)->p50_us, at(p, res, round, BENCH_PH_PACED)->p50_us,
 	       at(p, res, round, bench_ph_latency(p))->p50_us,
@@ -151,14 +161,10 @@ static double m_scaling(const struct sel *s, unsigned k, size_t arg)
 	return sat(s, k, BENCH_PH_RAW2)->rate / sat(s, k, BENCH_PH_RAW1)->rate;
 }
 
-static double m_daemon_ratio(const struct sel *s, unsigned k, size_t set)
-{
-	return sat(s, k, bench_ph_daemon(set))->rate / sat(s, k, BENCH_PH_RAW2)->rate;
-}
-
 static double m_cpu_ratio(const struct sel *s, unsigned k, size_t set)
 {
-	return sat(s, k, BENCH_PH_RAW2)->self_cpu_ms / sat(s, k, bench_ph_daemon(set))->peer_cpu_ms;
+	return sat(s, k, bench_ph_paired_raw(set))->self_cpu_ms /
+	       sat(s, k, bench_ph_daemon(set))->peer_cpu_ms;
 }
 
 /* arg: BENCH_PH_RAW1 or BENCH_PH_PACED, + 8 for p99 instead of p50. */
@@ -209,9 +215,10 @@ static void us_line(const char *name, struct spread s, const char *tail)
  * Every round that no other process disturbed; all of them when none is
  * left. Returns the number of disturbed rounds.
  */
-static unsigned select_rounds(const struct bench_plan *p, const struct bench_result *res,
-			      struct sel *s)
+static unsigned select_rounds(const struct bench_data *d, struct sel *s)
 {
+	const struct bench_plan *p = d->p;
+	const struct bench_result *res = d->res;
 	double other, steal;
 	unsigned k, disturbed;
 
@@ -251,11 +258,16 @@ static void print_phases(const struct sel *s)
 		snprintf(name, sizeof(name), "signerd, %u client%s x %u in flight", p->clients[i],
 			 p->clients[i] == 1 ? "" : "s", p->window);
 		summary_row(s, bench_ph_daemon(i), name);
+		snprintf(name, sizeof(name), "  raw C_Sign, 2 sessions, its slices");
+		summary_row(s, bench_ph_paired_raw(i), name);
 	}
 	summary_row(s, bench_ph_latency(p), "signerd, 1 client x 1 (latency)");
 	summary_row(s, bench_ph_status(p), "STATUS, 1 client x 1 (no token)");
+	summary_row(s, bench_ph_lat_sd(p), "signerd, 1 client x 1, its slices");
+	summary_row(s, bench_ph_lat_raw(p), "  raw C_Sign, 1 session, its slices");
 	printf("(bench, signerd: CPU ms per operation of this program and of signerd, which "
-	       "runs SoftHSM2 in-process)\n");
+	       "runs SoftHSM2 in-process;\n signerd and \"its slices\" rows: sums over the "
+	       "interleaved slices of each round)\n");
 }
 
 static void print_ratios(const struct sel *s)
@@ -269,17 +281,6 @@ static void print_ratios(const struct sel *s)
 	printf("\nratios, per round (median [min .. max])\n");
 	ratio_line("raw 2 sessions / raw 1 session", over_rounds(s, m_scaling, 0),
 		   "(how the token scales)");
-	for (i = 0; i < p->nsets; i++) {
-		r = over_rounds(s, m_daemon_ratio, i);
-		snprintf(name, sizeof(name), "signerd %u client%s / raw 2 sessions", p->clients[i],
-			 p->clients[i] == 1 ? "" : "s");
-		if (p->clients[i] >= 2)
-			snprintf(tail, sizeof(tail), "%s (target >= %.2f)",
-				 verdict(s, r.med >= TARGET_RATIO), TARGET_RATIO);
-		else
-			snprintf(tail, sizeof(tail), "(no target below 2 clients)");
-		ratio_line(name, r, tail);
-	}
 	r = over_rounds(s, m_latency_over, BENCH_PH_RAW1);
 	snprintf(tail, sizeof(tail), "%s (target <= +%.0f us)", verdict(s, r.med <= TARGET_P50_US),
 		 TARGET_P50_US);
@@ -305,15 +306,17 @@ static void print_ratios(const struct sel *s)
 	}
 }
 
-void bench_report_summary(const struct bench_plan *p, const struct bench_result *res)
+void bench_report_summary(const struct bench_data *d)
 {
+	const struct bench_plan *p = d->p;
 	struct sel s;
-	unsigned disturbed = select_rounds(p, res, &s);
+	unsigned disturbed = select_rounds(d, &s);
 
 	printf("\nmedians over %u of %u rounds (%u disturbed: other processes used more than "
 	       "%.0f%% of a CPU)\n(rate: median, min, max; p50/p99/CPU: median of the rounds; "
 	       "other%%/steal%%: worst round)\n",
 	       s.n, p->rounds, disturbed, BENCH_DISTURBED_PCT);
 	print_phases(&s);
+	bench_pair_report(d);
 	print_ratios(&s);
 }

@@ -95,30 +95,52 @@ void bench_acct_start(struct bench_acct *a, pid_t peer)
 	a->wall_ns = bench_now_ns();
 }
 
+/* rate, CPU per operation and load from the sums in r */
+static void derive(struct bench_result *r)
+{
+	r->rate = r->seconds > 0 ? (double)r->count / r->seconds : 0;
+	r->self_cpu_ms = r->ops > 0 ? (double)r->self_ns / 1e6 / (double)r->ops : 0;
+	r->peer_cpu_ms =
+	    r->ops > 0 && r->peer_ns >= 0 ? (double)r->peer_ns / 1e6 / (double)r->ops : -1;
+	r->other_pct = r->steal_pct = 0;
+	if (r->wall_ns > 0) {
+		/* /proc/stat counts in ticks: small negatives are noise */
+		r->other_pct =
+		    r->other_ns > 0 ? 100.0 * (double)r->other_ns / (double)r->wall_ns : 0;
+		r->steal_pct = 100.0 * (double)r->steal_ns / (double)r->wall_ns;
+	}
+}
+
 void bench_acct_end(const struct bench_acct *a, uint64_t ops, struct bench_result *r)
 {
 	struct bench_sys sys;
 	int64_t wall = bench_now_ns() - a->wall_ns;
 	int64_t self = bench_self_cpu_ns() - a->self_ns;
-	int64_t peer = 0, p;
+	int64_t peer = -1, p;
 
 	bench_sys_cpu(&sys);
-	r->peer_cpu_ms = -1;
-	if (a->peer > 0 && a->peer_ns >= 0 && (p = bench_proc_cpu_ns(a->peer)) >= 0) {
+	if (a->peer > 0 && a->peer_ns >= 0 && (p = bench_proc_cpu_ns(a->peer)) >= 0)
 		peer = p - a->peer_ns;
-		if (ops > 0)
-			r->peer_cpu_ms = (double)peer / 1e6 / (double)ops;
-	}
-	if (ops > 0)
-		r->self_cpu_ms = (double)self / 1e6 / (double)ops;
-	if (wall > 0) {
-		r->other_pct =
-		    100.0 * (double)(sys.busy_ns - a->sys.busy_ns - self - peer) / (double)wall;
-		if (r->other_pct < 0)
-			r->other_pct =
-			    0; /* /proc/stat counts in ticks: small negatives are noise */
-		r->steal_pct = 100.0 * (double)(sys.steal_ns - a->sys.steal_ns) / (double)wall;
-	}
+	r->ops = ops;
+	r->wall_ns = wall;
+	r->self_ns = self;
+	r->peer_ns = peer;
+	r->other_ns = sys.busy_ns - a->sys.busy_ns - self - (peer > 0 ? peer : 0);
+	r->steal_ns = sys.steal_ns - a->sys.steal_ns;
+	derive(r);
+}
+
+void bench_result_add(struct bench_result *dst, const struct bench_result *src)
+{
+	dst->count += src->count;
+	dst->seconds += src->seconds;
+	dst->ops += src->ops;
+	dst->wall_ns += src->wall_ns;
+	dst->self_ns += src->self_ns;
+	dst->peer_ns = dst->peer_ns < 0 || src->peer_ns < 0 ? -1 : dst->peer_ns + src->peer_ns;
+	dst->other_ns += src->other_ns;
+	dst->steal_ns += src->steal_ns;
+	derive(dst);
 }
 
 int bench_lat_init(struct bench_lat *l, size_t cap, struct sd_err *e)
