@@ -262,11 +262,13 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, uint8_t ty
 	atomic_fetch_add(&s->ctr.signatures, 1);
 	if (req.digest_len <= SD_DIGEST_MAX)
 		sd_hex(req.digest, req.digest_len, dhex);
-	LOG_I(&s->log, "signed %s %s digest %s with key \"%s\" for uid %u pid %d%s%s%s%s",
-	      au_subject_name(subject), req.digest_alg, dhex, used->cfg->name, (unsigned)peer->uid,
-	      (int)peer->pid, tok.der != NULL ? ", timestamped by " : "",
-	      tok.der != NULL ? tok.tsa : "", tok.der != NULL ? " at " : "",
-	      tok.der != NULL ? tok.gen_time_text : "");
+	/* With the audit log, the record is the trace: the journal line only with -v. */
+	sd_logf(&s->log, s->audit_on ? LOG_DEBUG : LOG_INFO, __func__,
+		"signed %s %s digest %s with key \"%s\" for uid %u pid %d%s%s%s%s",
+		au_subject_name(subject), req.digest_alg, dhex, used->cfg->name,
+		(unsigned)peer->uid, (int)peer->pid, tok.der != NULL ? ", timestamped by " : "",
+		tok.der != NULL ? tok.tsa : "", tok.der != NULL ? " at " : "",
+		tok.der != NULL ? tok.gen_time_text : "");
 	goto out;
 fail:
 	if (e.code == SD_E_INTERNAL || e.code == SD_E_AUDIT_UNAVAILABLE)

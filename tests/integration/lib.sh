@@ -99,7 +99,7 @@ YAML
 # DAEMON_WRAPPER runs signerd under a tool, e.g. valgrind (tests/run.sh's memcheck step).
 daemon_start() {
 	# shellcheck disable=SC2086
-	${DAEMON_WRAPPER:-} "$BIN/signerd" -f -c "$T/signerd.yaml" >>"$T/signerd.log" 2>&1 &
+	${DAEMON_WRAPPER:-} "$BIN/signerd" -f ${DAEMON_ARGS:-} -c "$T/signerd.yaml" >>"$T/signerd.log" 2>&1 &
 	DAEMON_PID=$!
 	local i
 	for i in $(seq 1 "${DAEMON_START_TRIES:-100}"); do

@@ -28,6 +28,7 @@ for i in $(seq 1 12); do "$BIN/signer" sign-cab --program "KB$i" -o "s$i.cab" a.
 expect_fail 1 "$BIN/signer" sign-cab --key cp -o x.cab a.cab
 expect_fail 1 "$BIN/signer" sign-cab --digest sha1 -o x.cab a.cab
 daemon_stop_checked
+! grep -q "signed cab" signerd.log || fail "a per-signature info line although the audit log records it"
 "$BIN/signer" audit verify --cert cp.pem audit/audit.log >verify.txt || { cat verify.txt; fail "verify"; }
 cat verify.txt
 grep -c '"type":"sign"' audit/audit.log | qgrep -x 14 || fail "expected 14 request records"

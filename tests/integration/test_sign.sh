@@ -66,6 +66,10 @@ for c in plain zip multi empty big; do
 	echo "ok   $c.cab"
 done
 
+# Without an audit log, each signature leaves an info line.
+qgrep "signed cab sha256 digest [0-9a-f]* with key \"wsus\" for uid 0" "$T/signerd.log" ||
+	fail "no per-signature info line without the audit log"
+
 note "digest algorithms and opus info"
 for alg in sha256 sha384 sha512; do
 	"$BIN/signer" sign-cab --digest $alg --program "Update for KB$alg" \

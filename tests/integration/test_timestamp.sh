@@ -19,6 +19,8 @@ EXTRA_CLEANUP=tsa_stop
 # A port nobody listens on: the TSA that is down (connection refused).
 DOWN="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')/"
 
+# -v: with the audit log on, the per-signature line (naming the TSA) is a debug line.
+export DAEMON_ARGS=-v
 KEY='  - name: wsus
     uri: "pkcs11:token=signerd-test;object=wsus"
     default: true
