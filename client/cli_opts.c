@@ -21,8 +21,6 @@ static const struct option sign_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-#define N_SIGN_OPTS (sizeof(sign_opts) / sizeof(sign_opts[0]))
-
 /* --help: usage on stdout, exit 0; anything getopt_long refused: usage on stderr, exit 2. */
 static int help_or_usage(int c, void (*usage)(FILE *))
 {
@@ -34,21 +32,14 @@ static int help_or_usage(int c, void (*usage)(FILE *))
 	return CLI_USAGE;
 }
 
-int cli_sign_opts_parse(int argc, char **argv, int flags, void (*usage)(FILE *),
-			struct cli_sign_opts *o)
+int cli_sign_opts_parse(int argc, char **argv, void (*usage)(FILE *), struct cli_sign_opts *o)
 {
-	struct option opts[N_SIGN_OPTS];
-	size_t i, n = 0;
-	int c, batch = (flags & CLI_SIGN_BATCH) != 0;
+	int c;
 
-	/* Without batch mode --out-dir is not an option at all (not even an abbreviation). */
-	for (i = 0; i < N_SIGN_OPTS; i++)
-		if (batch || sign_opts[i].val != O_OUT_DIR)
-			opts[n++] = sign_opts[i];
 	memset(o, 0, sizeof(*o));
 	o->key = "";
 	o->alg = "sha256";
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", sign_opts, NULL)) != -1) {
 		switch (c) {
 		case O_KEY:
 			o->key = optarg;
@@ -81,8 +72,7 @@ int cli_sign_opts_parse(int argc, char **argv, int flags, void (*usage)(FILE *),
 	o->files = argv + optind;
 	o->nfiles = (size_t)(argc - optind);
 	if ((o->out != NULL) + o->in_place + (o->out_dir != NULL) != 1) {
-		cli_err(batch ? "give exactly one of -o OUT, --in-place and --out-dir DIR"
-			      : "give exactly one of -o OUT and --in-place");
+		cli_err("give exactly one of -o OUT, --in-place and --out-dir DIR");
 		return CLI_USAGE;
 	}
 	if (o->nfiles == 0) {
@@ -90,10 +80,7 @@ int cli_sign_opts_parse(int argc, char **argv, int flags, void (*usage)(FILE *),
 		return CLI_USAGE;
 	}
 	if (o->out_dir == NULL && o->nfiles != 1) {
-		if (batch)
-			cli_err("-o and --in-place take one FILE; use --out-dir for several");
-		else
-			cli_err("%s takes one FILE", argv[0]);
+		cli_err("-o and --in-place take one FILE; use --out-dir for several");
 		return CLI_USAGE;
 	}
 	return CLI_GO_ON;

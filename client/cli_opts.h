@@ -1,7 +1,7 @@
 /*
  * The options the signing and digest subcommands share: sign-cab and
  * sign-script take --key, --digest, --program, --url, -o/--output,
- * --in-place and --socket (sign-cab also --out-dir); digest-cab and
+ * --in-place, --out-dir and --socket; digest-cab and
  * digest-script take [--digest ALG] FILE. Each command keeps its usage text
  * and its own checks on the files.
  */
@@ -22,7 +22,7 @@ struct cli_sign_opts {
 	const char *program;
 	const char *url;
 	const char *out;
-	const char *out_dir; /* only with CLI_SIGN_BATCH */
+	const char *out_dir;
 	const char *socket;
 	int in_place;
 	const EVP_MD *md; /* set by cli_sign_opts_check */
@@ -30,17 +30,14 @@ struct cli_sign_opts {
 	size_t nfiles;
 };
 
-/* sign-cab: --out-dir DIR FILE... is allowed besides -o and --in-place. */
-#define CLI_SIGN_BATCH 1
-
 /*
  * Parse the options of a signing command (argv[0] is its name), check that
- * exactly one output mode was given and that the FILEs fit it. --help prints
+ * exactly one of -o OUT, --in-place and --out-dir DIR was given and that the
+ * FILEs fit it (one FILE, or one or more with --out-dir). --help prints
  * usage to stdout (CLI_OK); a bad option prints it to stderr (CLI_USAGE).
  * Returns CLI_GO_ON with o->files/o->nfiles set, or the exit status.
  */
-int cli_sign_opts_parse(int argc, char **argv, int flags, void (*usage)(FILE *),
-			struct cli_sign_opts *o);
+int cli_sign_opts_parse(int argc, char **argv, void (*usage)(FILE *), struct cli_sign_opts *o);
 
 /* The digest algorithm (sets o->md) and the length limits: CLI_GO_ON or CLI_USAGE. */
 int cli_sign_opts_check(struct cli_sign_opts *o);

@@ -8,7 +8,7 @@ Protocol messages implemented (section 3 of the document):
 
     HELLO / HELLO_OK          SignerdClient.hello()
     SIGN_CAB / SIGNATURE      SignerdClient.sign_cab(), .sign_cab_many()
-    SIGN_SCRIPT / SIGNATURE   SignerdClient.sign_script()
+    SIGN_SCRIPT / SIGNATURE   SignerdClient.sign_script(), .sign_script_many()
     GET_CERT / CERT           SignerdClient.get_cert()
     LIST_KEYS / KEYS          SignerdClient.list_keys()
     STATUS / STATUS_OK        SignerdClient.status()
@@ -351,7 +351,7 @@ def _decode_status(body):
 
 
 class _Pipe:
-    """State of one sign_cab_many() pipeline."""
+    """State of one sign_cab_many() or sign_script_many() pipeline."""
 
     def __init__(self, total, return_errors):
         self.total = total
@@ -541,9 +541,17 @@ class SignerdClient:
         in flight, unless return_errors is true: then the list holds the
         SignerdError in that position and goes on.
         """
+        return self._sign_many(SIGN_CAB, digests, alg, key, program, url, window, return_errors)
+
+    def sign_script_many(self, digests, alg="sha256", key="", program=None, url=None, window=64, return_errors=False):
+        """Pipelined SIGN_SCRIPT (PowerShell script digests, section 5.4): as
+        sign_cab_many, each answer a script signature (SPC_SIPINFO_OBJID)."""
+        return self._sign_many(SIGN_SCRIPT, digests, alg, key, program, url, window, return_errors)
+
+    def _sign_many(self, msg_type, digests, alg, key, program, url, window, return_errors):
         if window < 1:
             raise ValueError("window must be at least 1")
-        frames = [encode_sign_cab(d, alg, key, program, url) for d in digests]
+        frames = [encode_sign_cab(d, alg, key, program, url, msg_type) for d in digests]
         self.connect()
         self._used = True
         sock = self._sock
@@ -1135,6 +1143,14 @@ def _der(data, pos, end, want, what):
     return pos, pos + length
 
 
+def _der_expect(data, pos, end, tag, what, want, why):
+    """The element at pos must hold exactly `want`, else "PKCS#7: " + why. Returns its end."""
+    s, e = _der(data, pos, end, tag, what)
+    if data[s:e] != want:
+        raise SignatureCheckError("PKCS#7: " + why)
+    return e
+
+
 def _issuer_serial_of_cert(cert):
     """(issuer DER, serial DER) of an X.509 certificate."""
     end = len(cert)
@@ -1161,20 +1177,16 @@ def check_signature(pkcs7, digest, alg, leaf_cert=None, subject="cab"):
     s, e = _der(d, 0, len(d), 0x30, "ContentInfo")
     if e != len(d):
         raise SignatureCheckError("PKCS#7: %d bytes after the ContentInfo" % (len(d) - e))
-    os_, oe = _der(d, s, e, 0x06, "contentType")
-    if d[os_:oe] != _OID_SIGNED_DATA:
-        raise SignatureCheckError("PKCS#7: the ContentInfo is not signedData")
+    oe = _der_expect(d, s, e, 0x06, "contentType", _OID_SIGNED_DATA, "the ContentInfo is not signedData")
     s, e = _der(d, oe, e, 0xA0, "[0] content")
     s, e = _der(d, s, e, 0x30, "SignedData")
-    vs, ve = _der(d, s, e, 0x02, "SignedData.version")
-    if d[vs:ve] != b"\x01":
-        raise SignatureCheckError("PKCS#7: SignedData version is not 1")
+    ve = _der_expect(d, s, e, 0x02, "SignedData.version", b"\x01", "SignedData version is not 1")
     pos = _der(d, ve, e, 0x31, "digestAlgorithms")[1]
     cs, ce = _der(d, pos, e, 0x30, "encapContentInfo")
     after_encap = ce
-    ts, te = _der(d, cs, ce, 0x06, "eContentType")
-    if d[ts:te] != _OID_SPC_INDIRECT:
-        raise SignatureCheckError("PKCS#7: the content type is not SPC_INDIRECT_DATA")
+    te = _der_expect(
+        d, cs, ce, 0x06, "eContentType", _OID_SPC_INDIRECT, "the content type is not SPC_INDIRECT_DATA"
+    )
     s2, e2 = _der(d, te, ce, 0xA0, "[0] eContent")
     s2, e2 = _der(d, s2, e2, 0x30, "SpcIndirectDataContent")
     ds, de = _der(d, s2, e2, 0x30, "SpcIndirectDataContent.data")
@@ -1208,9 +1220,9 @@ def check_signature(pkcs7, digest, alg, leaf_cert=None, subject="cab"):
     if si_e != se:
         raise SignatureCheckError("PKCS#7: more than one SignerInfo")
     if leaf_cert is not None:
-        vs, ve = _der(d, si_s, si_e, 0x02, "SignerInfo.version")
-        if d[vs:ve] != b"\x01":
-            raise SignatureCheckError("PKCS#7: SignerInfo version is not 1 (issuerAndSerialNumber)")
+        ve = _der_expect(
+            d, si_s, si_e, 0x02, "SignerInfo.version", b"\x01", "SignerInfo version is not 1 (issuerAndSerialNumber)"
+        )
         ias, iae = _der(d, ve, si_e, 0x30, "issuerAndSerialNumber")
         _, ie = _der(d, ias, iae, 0x30, "sid.issuer")
         issuer, serial = d[ias:ie], d[ie:iae]
@@ -1352,42 +1364,49 @@ def _socket_opt(p):
     p.add_argument("--socket", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+def _sign_parser(sub, name, help_text, what, metavar, func):
+    """sign-cab and sign-script take the same options."""
+    s = sub.add_parser(name, help=help_text)
+    _socket_opt(s)
+    s.add_argument("--key", default="", help="key name (default: the server's default key)")
+    s.add_argument("--digest", default="sha256", choices=sorted(DIGEST_LENGTHS))
+    s.add_argument("--program", help="SpcSpOpusInfo program name")
+    s.add_argument("--url", help="SpcSpOpusInfo more-info URL")
+    s.add_argument("-o", "--output", required=True, help="signed %s to write (atomically)" % what)
+    s.add_argument("input", metavar=metavar)
+    s.set_defaults(func=func, needs_server=True)
+
+
+def _digest_parser(sub, name, help_text, metavar, func):
+    s = sub.add_parser(name, help=help_text)
+    s.add_argument("--digest", default="sha256", choices=sorted(DIGEST_LENGTHS))
+    s.add_argument("input", metavar=metavar)
+    s.set_defaults(func=func, needs_server=False)
+
+
 def _parser():
     p = _Parser(prog="signerd_client.py", description="Reference client for signerd (docs/PROTOCOL.md).")
     p.add_argument("--socket", help="signerd socket (default $SIGNERD_SOCKET, else %s)" % DEFAULT_SOCKET)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    algs = sorted(DIGEST_LENGTHS)
 
-    s = sub.add_parser("sign-cab", help="sign a CAB through signerd")
-    _socket_opt(s)
-    s.add_argument("--key", default="", help="key name (default: the server's default key)")
-    s.add_argument("--digest", default="sha256", choices=algs)
-    s.add_argument("--program", help="SpcSpOpusInfo program name")
-    s.add_argument("--url", help="SpcSpOpusInfo more-info URL")
-    s.add_argument("-o", "--output", required=True, help="signed CAB to write (atomically)")
-    s.add_argument("input", metavar="IN.cab")
-    s.set_defaults(func=_cmd_sign_cab, needs_server=True)
-
-    s = sub.add_parser("digest-cab", help="print a CAB's Authenticode digest (offline)")
-    s.add_argument("--digest", default="sha256", choices=algs)
-    s.add_argument("input", metavar="IN.cab")
-    s.set_defaults(func=_cmd_digest_cab, needs_server=False)
-
-    s = sub.add_parser("sign-script", help="sign a PowerShell script (.ps1, .psm1, .psd1) through signerd")
-    _socket_opt(s)
-    s.add_argument("--key", default="", help="key name (default: the server's default key)")
-    s.add_argument("--digest", default="sha256", choices=algs)
-    s.add_argument("--program", help="SpcSpOpusInfo program name")
-    s.add_argument("--url", help="SpcSpOpusInfo more-info URL")
-    s.add_argument("-o", "--output", required=True, help="signed script to write (atomically)")
-    s.add_argument("input", metavar="IN.ps1")
-    s.set_defaults(func=_cmd_sign_script, needs_server=True)
-
-    s = sub.add_parser("digest-script", help="print a PowerShell script's Authenticode digest (offline)")
-    s.add_argument("--digest", default="sha256", choices=algs)
-    s.add_argument("input", metavar="IN.ps1")
-    s.set_defaults(func=_cmd_digest_script, needs_server=False)
+    _sign_parser(sub, "sign-cab", "sign a CAB through signerd", "CAB", "IN.cab", _cmd_sign_cab)
+    _digest_parser(sub, "digest-cab", "print a CAB's Authenticode digest (offline)", "IN.cab", _cmd_digest_cab)
+    _sign_parser(
+        sub,
+        "sign-script",
+        "sign a PowerShell script (.ps1, .psm1, .psd1) through signerd",
+        "script",
+        "IN.ps1",
+        _cmd_sign_script,
+    )
+    _digest_parser(
+        sub,
+        "digest-script",
+        "print a PowerShell script's Authenticode digest (offline)",
+        "IN.ps1",
+        _cmd_digest_script,
+    )
 
     s = sub.add_parser("cert", help="write a key's certificate")
     _socket_opt(s)

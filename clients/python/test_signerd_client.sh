@@ -4,8 +4,8 @@
 # embeds pass `osslsigncode verify`, pipelined signing answers in order, ERROR
 # replies become SignerdError with the right code, and keys/status/cert work.
 # PowerShell scripts: its digest equals `signer digest-script` for every
-# encoding, the scripts it signs (SIGN_SCRIPT) pass `osslsigncode verify`, and
-# it refuses malformed scripts with signer's messages.
+# encoding, the scripts it signs (SIGN_SCRIPT, single and pipelined) pass
+# `osslsigncode verify`, and it refuses malformed scripts with signer's messages.
 BIN=$1
 CLIENT_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$CLIENT_DIR/../../tests/integration/lib.sh"
@@ -558,6 +558,62 @@ for f in bad-*.ps1; do
 	[ ! -e "out-$f" ] || fail "an output was written for $f"
 	echo "ok   $f refused: $pymsg"
 done
+note "pipelined script signing: sign_script_many, each output verified by osslsigncode"
+PIPED="ascii.ps1 nobom.ps1 bom.ps1 u16.ps1 lf.psm1 nonl.psd1 ossl-u16.ps1 signer-bom.ps1"
+# shellcheck disable=SC2086
+pyrun $PIPED <<'EOF'
+import hashlib, sys
+from signerd_client import (SignerdClient, SignerdError, check_signature, script_digest,
+                            script_embed, write_file_atomic)
+names = sys.argv[1:]
+data = [open(n, "rb").read() for n in names]
+digests = [script_digest(d) for d in data]
+with SignerdClient() as c:
+    leaf = c.get_cert()[0]
+    sigs = c.sign_script_many(digests, window=3)
+    assert len(sigs) == len(names), len(sigs)
+    for name, d, digest, sig in zip(names, data, digests, sigs):
+        check_signature(sig, digest, "sha256", leaf, subject="script")
+        signed = script_embed(d, sig, name)
+        assert script_digest(signed) == digest, name
+        write_file_atomic("pipe-" + name, signed)
+    # sha384 through the pipeline too.
+    d384 = script_digest(data[3], "sha384")
+    sig = c.sign_script_many([d384], alg="sha384")[0]
+    check_signature(sig, d384, "sha384", leaf, subject="script")
+    write_file_atomic("pipe384-u16.ps1", script_embed(data[3], sig))
+    # A bad digest in the middle: its own error, the others signed (return_errors),
+    # or raised with its index after the rest drained; the connection stays in step.
+    mixed = [hashlib.sha256(b"s%d" % i).digest() for i in range(12)]
+    mixed[5] = mixed[5][:20]
+    res = c.sign_script_many(mixed, window=4, return_errors=True)
+    for i, r in enumerate(res):
+        if i == 5:
+            assert isinstance(r, SignerdError) and r.name == "BAD_DIGEST_LENGTH" and r.index == 5, r
+        else:
+            check_signature(r, mixed[i], "sha256", leaf, subject="script")
+    try:
+        c.sign_script_many(mixed, window=4)
+        raise AssertionError("no error raised")
+    except SignerdError as e:
+        assert (e.code, e.index) == (6, 5), (e.code, e.index)
+    # "issued" signs CABs only: every SIGN_SCRIPT is refused, SIGN_CAB still works.
+    res = c.sign_script_many(mixed[:3], key="issued", return_errors=True)
+    assert [getattr(r, "name", None) for r in res] == ["NOT_AUTHORIZED"] * 3, res
+    check_signature(c.sign_cab_many(mixed[:1], key="issued")[0], mixed[0], "sha256")
+print("ok   sign_script_many: %d scripts in order, errors per request" % len(names))
+EOF
+for out in $(printf 'pipe-%s ' $PIPED) pipe384-u16.ps1; do
+	alg=sha256 && [ "$out" != pipe384-u16.ps1 ] || alg=sha384
+	osslsigncode verify -CAfile "$T/wsus.pem" -in "$out" >"$T/verify.out" 2>&1 ||
+		{ cat "$T/verify.out"; fail "osslsigncode rejects $out"; }
+	qgrep "Signature verification: ok" "$T/verify.out" || fail "$out: no good signature"
+	want=$("$BIN/signer" digest-script --digest $alg "$out" 2>/dev/null | tr a-f A-F)
+	qgrep "Calculated message digest : $want" "$T/verify.out" || fail "$out: osslsigncode's digest is not $want"
+	"$BIN/signer" verify-script --ca "$T/wsus.pem" "$out" >/dev/null || fail "signer verify-script rejects $out"
+	echo "ok   osslsigncode and signer verify-script accept $out ($alg)"
+done
+
 cp ascii.ps1 script.txt
 expect_fail 2 py sign-script -o out.txt script.txt
 qgrep "not a PowerShell script name" "$T/err" || fail "extension message: $(cat "$T/err")"

@@ -16,13 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "authenticode/authenticode.h"
-#include "common/buf.h"
 #include "common/file.h"
 #include "proto/proto.h"
 #include "tests/integration/testnet.h"
@@ -88,68 +84,32 @@ static int record_durable(const struct shared *sh, const uint8_t d[32], long lon
 	return found;
 }
 
-static int recv_frame(int fd, struct wbuf *rb, size_t *off, uint8_t *type, const uint8_t **body,
-		      size_t *len)
-{
-	uint8_t tmp[16384];
-	size_t used;
-	ssize_t n;
-	int r;
-
-	for (;;) {
-		r = proto_frame_peek(rb->p + *off, rb->len - *off, type, body, len, &used);
-		if (r == 1) {
-			*off += used;
-			return 0;
-		}
-		if (r < 0)
-			return -1;
-		if (*off > 0) {
-			memmove(rb->p, rb->p + *off, rb->len - *off);
-			rb->len -= *off;
-			*off = 0;
-		}
-		n = recv(fd, tmp, sizeof(tmp), 0);
-		if (n <= 0)
-			return -1;
-		wbuf_raw(rb, tmp, (size_t)n);
-		if (wbuf_failed(rb))
-			return -1;
-	}
-}
-
 /* One answer to the request for digest d. */
-static void check_answer(struct shared *sh, const uint8_t d[32], uint8_t type, const uint8_t *body,
+static void check_answer(void *arg, const uint8_t d[32], uint8_t type, const uint8_t *body,
 			 size_t len)
 {
-	const uint8_t *p7;
-	size_t p7len;
+	struct shared *sh = arg;
 	struct au_info info;
-	struct sd_err e;
-	uint32_t code = 0;
-	char msg[600] = "";
-	long long size;
+	uint32_t code;
+	char msg[600];
+	int good;
 
 	if (type == SD_MSG_ERROR) {
-		proto_dec_error(body, len, &code, msg, sizeof(msg), &e);
+		code = answer_error(type, body, len, msg, sizeof(msg));
 		if (code == SD_E_AUDIT_UNAVAILABLE)
 			atomic_fetch_add(&sh->audit_errors, 1);
 		else
 			print_once(&sh->other, sd_code_name(code), msg);
 		return;
 	}
-	memset(&info, 0, sizeof(info));
-	if (type != SD_MSG_SIGNATURE || proto_dec_signature(body, len, &p7, &p7len, &e) != 0 ||
-	    au_verify(p7, p7len, AU_SUBJECT_CAB, &info, &e) != 0 ||
-	    memcmp(info.digest, d, 32) != 0) {
+	good = answer_signs(d, type, body, len, &info);
+	au_info_clear(&info);
+	if (!good) {
 		print_once(&sh->other, "bad answer", "not a SIGNATURE over the digest sent");
-		au_info_clear(&info);
 		return;
 	}
-	au_info_clear(&info);
 	/* Read the durable size only now: the reply is in hand. */
-	size = synced_size(sh->synced);
-	if (record_durable(sh, d, size))
+	if (record_durable(sh, d, synced_size(sh->synced)))
 		atomic_fetch_add(&sh->signatures, 1);
 	else
 		print_once(&sh->early, "EARLY",
@@ -159,40 +119,12 @@ static void check_answer(struct shared *sh, const uint8_t d[32], uint8_t type, c
 static void *client(void *arg)
 {
 	struct shared *sh = arg;
-	uint8_t(*d)[32] = calloc((size_t)sh->requests, 32), type;
-	struct sd_sign_req req;
-	struct wbuf w, rb;
-	const uint8_t *body;
-	size_t len, off = 0;
-	int fd = dial(sh->sock), sent = 0, got = 0;
+	int got = sign_cab_pipeline(sh->sock, sh->requests, sh->window, check_answer, sh);
 
-	wbuf_init(&w, 0);
-	wbuf_init(&rb, 0);
-	memset(&req, 0, sizeof(req));
-	snprintf(req.digest_alg, sizeof(req.digest_alg), "sha256");
-	req.digest_len = 32;
-	while (fd >= 0 && d != NULL && got < sh->requests) {
-		wbuf_reset(&w);
-		while (sent < sh->requests && sent - got < sh->window) {
-			RAND_bytes(d[sent], 32);
-			req.digest = d[sent++];
-			proto_enc_sign_cab(&w, &req);
-		}
-		if (w.len > 0 && send_all(fd, w.p, w.len) != 0)
-			break;
-		if (recv_frame(fd, &rb, &off, &type, &body, &len) != 0)
-			break;
-		check_answer(sh, d[got++], type, body, len);
-	}
 	if (got < sh->requests) {
 		atomic_fetch_add(&sh->other, sh->requests - got);
 		fprintf(stderr, "connection lost after %d answers\n", got);
 	}
-	if (fd >= 0)
-		close(fd);
-	wbuf_free(&w);
-	wbuf_free(&rb);
-	free(d);
 	return NULL;
 }
 

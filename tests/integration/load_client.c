@@ -6,22 +6,14 @@
  * at the end. Exit 0 only when every request succeeded.
  *   load_client SOCKET CLIENTS REQUESTS [WINDOW] [DAEMON_PID]
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <openssl/rand.h>
 
 #include "authenticode/authenticode.h"
-#include "common/buf.h"
 #include "common/file.h"
-#include "proto/proto.h"
 #include "tests/integration/testnet.h"
 
 #define MAX_SIGNERS 8
@@ -37,37 +29,6 @@ struct shared {
 	int counts[MAX_SIGNERS];
 	int nsigners;
 };
-
-/* Read frames into rb until one is complete; returns its type and body. */
-static int recv_frame(int fd, struct wbuf *rb, size_t *off, uint8_t *type, const uint8_t **body,
-		      size_t *len)
-{
-	uint8_t tmp[16384];
-	size_t used;
-	ssize_t n;
-	int r;
-
-	for (;;) {
-		r = proto_frame_peek(rb->p + *off, rb->len - *off, type, body, len, &used);
-		if (r == 1) {
-			*off += used;
-			return 0;
-		}
-		if (r < 0)
-			return -1;
-		if (*off > 0) {
-			memmove(rb->p, rb->p + *off, rb->len - *off);
-			rb->len -= *off;
-			*off = 0;
-		}
-		n = recv(fd, tmp, sizeof(tmp), 0);
-		if (n <= 0)
-			return -1;
-		wbuf_raw(rb, tmp, (size_t)n);
-		if (wbuf_failed(rb))
-			return -1;
-	}
-}
 
 static void tally(struct shared *sh, X509 *signer)
 {
@@ -88,64 +49,37 @@ static void tally(struct shared *sh, X509 *signer)
 	pthread_mutex_unlock(&sh->mu);
 }
 
+/* One answer: a SIGNATURE over exactly the digest sent counts as ok. */
+static void check_answer(void *arg, const uint8_t d[32], uint8_t type, const uint8_t *body,
+			 size_t len)
+{
+	struct shared *sh = arg;
+	struct au_info info;
+	char msg[600];
+	int good, n;
+
+	good = answer_signs(d, type, body, len, &info);
+	if (good) {
+		tally(sh, info.signer);
+	} else if (atomic_load(&sh->failed) < 5) {
+		uint32_t code = answer_error(type, body, len, msg, sizeof(msg));
+
+		fprintf(stderr, "request failed: type 0x%02x %s %s\n", type, sd_code_name(code),
+			msg);
+	}
+	au_info_clear(&info);
+	atomic_fetch_add(good ? &sh->ok : &sh->failed, 1);
+	n = atomic_fetch_add(&sh->done, 1) + 1;
+	if (n == 1000 && sh->pid > 0)
+		atomic_store(&sh->rss_first, rss_kib(sh->pid));
+}
+
 static void *client(void *arg)
 {
 	struct shared *sh = arg;
-	uint8_t(*d)[32] = calloc((size_t)sh->requests, 32), type;
-	struct sd_sign_req req;
-	struct wbuf w, rb;
-	const uint8_t *body, *p7;
-	size_t len, p7len, off = 0;
-	struct au_info info;
-	struct sd_err e;
-	int fd = dial(sh->sock), sent = 0, got = 0, good, n;
+	int got = sign_cab_pipeline(sh->sock, sh->requests, sh->window, check_answer, sh);
 
-	wbuf_init(&w, 0);
-	wbuf_init(&rb, 0);
-	memset(&req, 0, sizeof(req));
-	snprintf(req.digest_alg, sizeof(req.digest_alg), "sha256");
-	req.digest_len = 32;
-	while (fd >= 0 && got < sh->requests) {
-		wbuf_reset(&w);
-		while (sent < sh->requests && sent - got < sh->window) {
-			RAND_bytes(d[sent], 32);
-			req.digest = d[sent++];
-			proto_enc_sign_cab(&w, &req);
-		}
-		if (w.len > 0 && send_all(fd, w.p, w.len) != 0)
-			break;
-		if (recv_frame(fd, &rb, &off, &type, &body, &len) != 0)
-			break;
-		good = 0;
-		memset(&info, 0, sizeof(info));
-		if (type == SD_MSG_SIGNATURE &&
-		    proto_dec_signature(body, len, &p7, &p7len, &e) == 0 &&
-		    au_verify(p7, p7len, AU_SUBJECT_CAB, &info, &e) == 0 &&
-		    memcmp(info.digest, d[got], 32) == 0) {
-			good = 1;
-			tally(sh, info.signer);
-		} else if (atomic_load(&sh->failed) < 5) {
-			uint32_t code = 0;
-			char msg[600] = "";
-
-			if (type == SD_MSG_ERROR)
-				proto_dec_error(body, len, &code, msg, sizeof(msg), &e);
-			fprintf(stderr, "request failed: type 0x%02x %s %s\n", type,
-				sd_code_name(code), msg);
-		}
-		au_info_clear(&info);
-		got++;
-		atomic_fetch_add(good ? &sh->ok : &sh->failed, 1);
-		n = atomic_fetch_add(&sh->done, 1) + 1;
-		if (n == 1000 && sh->pid > 0)
-			atomic_store(&sh->rss_first, rss_kib(sh->pid));
-	}
 	atomic_fetch_add(&sh->failed, sh->requests - got);
-	if (fd >= 0)
-		close(fd);
-	wbuf_free(&w);
-	wbuf_free(&rb);
-	free(d);
 	return NULL;
 }
 

@@ -246,6 +246,65 @@ qgrep "the script was modified after signing" "$T/out" || fail "tamper message: 
 expect_fail 1 "$S" verify-script ascii.ps1
 qgrep "the script is not signed" "$T/out" || fail "unsigned message: $(cat "$T/out")"
 
+note "batch: sign-script --out-dir, pipelined on one connection"
+mkdir -p batch-out
+BATCH="ascii.ps1 nobom.ps1 bom.ps1 u16.ps1 lf.ps1 nonl.ps1 module.psm1 manifest.psd1 UPPER.PS1 signed-bom.ps1"
+# shellcheck disable=SC2086
+"$S" sign-script --out-dir batch-out $BATCH 2>"$T/batch.err" || { cat "$T/batch.err"; fail "the batch failed"; }
+for f in $BATCH; do
+	verify_script "batch-out/$f" wsus.pem
+	[ "$(stat -c %a "batch-out/$f")" = "$(stat -c %a "$f")" ] || fail "batch-out/$f: mode not kept"
+done
+cmp -s -n "$(stat -c %s u16.ps1)" u16.ps1 batch-out/u16.ps1 || fail "the batch changed u16.ps1's text"
+qgrep "^signer: signed 10 of 10 files into batch-out$" "$T/batch.err" || fail "batch summary: $(cat "$T/batch.err")"
+qgrep "warning: nobom.ps1 is UTF-8 without a byte-order mark" "$T/batch.err" || fail "no BOM-less warning in the batch"
+qgrep "signed-bom.ps1: replaced the signature block at line" "$T/batch.err" || fail "no replaced-block note in the batch"
+echo "ok   10 scripts (UTF-8, UTF-8 with BOM, UTF-16LE, .psm1/.psd1, one already signed) in one batch, all verified"
+# One malformed script in a batch: reported, exit 1, the others still written (as sign-cab does).
+mkdir -p batch-bad
+truncate -s 65M big.ps1
+expect_fail 1 "$S" sign-script --out-dir batch-bad ascii.ps1 bad-invalid.ps1 u16.ps1 bad-empty.ps1 big.ps1 bom.ps1
+qgrep -F "signer: bad-invalid.ps1: invalid UTF-8 at offset 12" "$T/err" || fail "bad item message: $(cat "$T/err")"
+qgrep -F "signer: bad-empty.ps1: the script is empty" "$T/err" || fail "bad item message: $(cat "$T/err")"
+qgrep -Fx "signer: big.ps1: file too large (68157440 bytes, limit 67108864)" "$T/err" ||
+	fail "too large item message: $(cat "$T/err")"
+qgrep "^signer: signed 3 of 6 files into batch-bad$" "$T/err" || fail "batch summary: $(cat "$T/err")"
+for f in ascii.ps1 u16.ps1 bom.ps1; do verify_script "batch-bad/$f" wsus.pem; done
+for f in bad-invalid.ps1 bad-empty.ps1 big.ps1; do
+	[ ! -e "batch-bad/$f" ] || fail "an output was written for $f"
+done
+rm -f big.ps1
+[ -z "$(find batch-out batch-bad -name '.*.tmp')" ] || fail "temporary files left behind"
+echo "ok   malformed and oversized scripts in a batch are reported (exit 1), the 3 others are signed"
+# Refused before anything is signed (exit 2): two inputs with one basename, a name that is no script.
+mkdir -p dup/a dup/b batch-refused
+cp ascii.ps1 dup/a/same.ps1 && cp bom.ps1 dup/b/same.ps1
+expect_fail 2 "$S" sign-script --out-dir batch-refused dup/a/same.ps1 dup/b/same.ps1
+qgrep -F 'two inputs are named "same.ps1": their outputs would collide in --out-dir' "$T/err" ||
+	fail "duplicate basename message: $(cat "$T/err")"
+expect_fail 2 "$S" sign-script --out-dir batch-refused ascii.ps1 script.txt
+qgrep "script.txt: not a PowerShell script name" "$T/err" || fail "extension message: $(cat "$T/err")"
+[ -z "$(ls -A batch-refused)" ] || fail "a refused batch wrote $(ls -A batch-refused)"
+expect_fail 1 "$S" sign-script --out-dir nowhere ascii.ps1
+qgrep "nowhere: not a directory" "$T/err" || fail "missing directory message: $(cat "$T/err")"
+expect_fail 2 "$S" sign-script -o one.ps1 ascii.ps1 bom.ps1
+qgrep -F -- "-o and --in-place take one FILE; use --out-dir for several" "$T/err" || fail "several files with -o: $(cat "$T/err")"
+# The key refuses scripts: every item fails with the server's reason, nothing is written.
+expect_fail 1 "$S" sign-script --key cabonly --out-dir batch-refused ascii.ps1 bom.ps1
+[ "$(grep -c 'NOT_AUTHORIZED: key "cabonly" does not sign scripts' "$T/err")" = 2 ] ||
+	fail "refused batch items: $(cat "$T/err")"
+[ -z "$(ls -A batch-refused)" ] || fail "a refused batch wrote $(ls -A batch-refused)"
+echo "ok   batch refusals: duplicate basenames, a non-script name, no directory, -o with several files, a refusing key"
+if command -v script >/dev/null 2>&1; then
+	# On a terminal the batch draws a progress bar on stderr.
+	mkdir -p batch-tty
+	script -qec "\"$S\" sign-script --out-dir batch-tty ascii.ps1 bom.ps1 u16.ps1" /dev/null >"$T/tty.out" 2>&1 ||
+		{ cat "$T/tty.out"; fail "the batch on a terminal failed"; }
+	qgrep -F "[##############################] 3/3" "$T/tty.out" || fail "no progress bar: $(cat -v "$T/tty.out")"
+	for f in ascii.ps1 bom.ps1 u16.ps1; do verify_script "batch-tty/$f" wsus.pem; done
+	echo "ok   progress bar on a terminal"
+fi
+
 note "a CAB still gets a CAB signature; a CAB signature is no script signature"
 echo "cab payload" >payload.txt
 make_cab plain.cab payload.txt
