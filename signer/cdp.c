@@ -205,7 +205,7 @@ static void fmt_when(time_t t, char *out, size_t outsz)
 		strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Fetch one point: 0 when a CRL was accepted (and cached unless check). */
+/* Fetch one point: 1 when a new CRL was cached, 0 when accepted but not new (or check). */
 static int fetch_point(struct signer *s, const struct cfg *cfg, struct cdp_point *p,
 		       struct sd_crl_set *check, const atomic_int *cancel)
 {
@@ -225,7 +225,7 @@ static int fetch_point(struct signer *s, const struct cfg *cfg, struct cdp_point
 
 	if (sd_read_file(p->path, SD_CDP_MAX_SIZE, &cached, &cachedlen, NULL) != 0)
 		cached = NULL;
-	for (i = 0; i < p->nurls && ret != 0; i++) {
+	for (i = 0; i < p->nurls && ret < 0; i++) {
 		ts_url_shown(p->urls[i], shown, sizeof(shown));
 		r.url = p->urls[i];
 		memset(&e, 0, sizeof(e));
@@ -282,13 +282,14 @@ static int fetch_point(struct signer *s, const struct cfg *cfg, struct cdp_point
 		LOG_I(&s->log,
 		      "CRL distribution point %s: new CRL accepted (nextUpdate %s), cached in %s",
 		      shown, when, p->path);
+		ret = 1;
 	}
-	if (ret != 0 && check != NULL && cached != NULL) {
+	if (ret < 0 && check != NULL && cached != NULL) {
 		snprintf(msg, sizeof(msg), "%s (cached)", p->name);
 		printf("cdp %s (key %s): the cached CRL would stay in use\n", p->name, p->key);
 		sd_crl_set_add_mem(check, cached, cachedlen, msg);
 	}
-	if (ret != 0 && !check)
+	if (ret < 0 && !check)
 		LOG_W(&s->log, "CRL distribution point %s (key \"%s\"): no new CRL; %s", p->name,
 		      p->key,
 		      cached != NULL ? "the cached CRL stays in use while it is current"
@@ -298,15 +299,16 @@ static int fetch_point(struct signer *s, const struct cfg *cfg, struct cdp_point
 	return ret;
 }
 
-void sd_cdp_fetch_round(struct signer *s, struct sd_keyset *ks, struct sd_crl_set *check,
-			int announce)
+int sd_cdp_fetch_round(struct signer *s, struct sd_keyset *ks, struct sd_crl_set *check,
+		       int announce)
 {
 	struct cdp_list *l = calloc(1, sizeof(*l));
 	const atomic_int *cancel = s->cdp != NULL ? &s->cdp->stop : NULL;
 	size_t i;
+	int fresh = 0;
 
 	if (l == NULL)
-		return;
+		return 0;
 	collect(&s->log, ks, l, announce);
 	if (check && l->n == 0)
 		printf("cdp: no http or https CRL distribution point in the keys' certificates\n");
@@ -314,9 +316,10 @@ void sd_cdp_fetch_round(struct signer *s, struct sd_keyset *ks, struct sd_crl_se
 		LOG_W(&s->log, "revocation.fetch_cdp: no http or https CRL distribution point in "
 			       "the keys' certificates");
 	for (i = 0; i < l->n && !(cancel != NULL && atomic_load(cancel)); i++)
-		fetch_point(s, ks->cfg, &l->v[i], check, cancel);
+		fresh += fetch_point(s, ks->cfg, &l->v[i], check, cancel) > 0;
 	list_free(l);
 	free(l);
+	return fresh;
 }
 
 static void deadline_in(struct timespec *ts, uint64_t ms)
@@ -355,8 +358,8 @@ static void *cdp_main(void *arg)
 		if (on && (kicked || passed(&next))) {
 			c->kicked = 0;
 			pthread_mutex_unlock(&c->mu);
-			sd_cdp_fetch_round(s, ks, NULL, kicked);
-			if (!atomic_load(&c->stop))
+			/* The loop's refresh reads the cache too; only news is hurried. */
+			if (sd_cdp_fetch_round(s, ks, NULL, kicked) > 0 && !atomic_load(&c->stop))
 				sd_revocation_refresh(s, ks);
 			deadline_in(&next, ks->cfg->revocation.refresh_ms);
 			sd_keyset_unref(ks);

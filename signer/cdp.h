@@ -26,15 +26,17 @@ void sd_cdp_add_cached(struct sd_keyset *ks, struct sd_crl_set *cs);
  * cache it. check (`signerd --check`): print each URL and its result on
  * stdout, write nothing, and add to check what the daemon would use: the
  * accepted download, else the cached CRL. announce: also log the URIs that
- * are skipped (not http or https). Blocks up to revocation.fetch_timeout per URL.
+ * are skipped (not http or https). Blocks up to revocation.fetch_timeout per
+ * URL. Returns how many distribution points got a new CRL cached.
  */
-void sd_cdp_fetch_round(struct signer *s, struct sd_keyset *ks, struct sd_crl_set *check,
-			int announce);
+int sd_cdp_fetch_round(struct signer *s, struct sd_keyset *ks, struct sd_crl_set *check,
+		       int announce);
 
 /*
  * The fetch thread: a round at start, after every kick (reload) and every
- * revocation.refresh while the current generation has fetch_cdp set, each
- * followed by sd_revocation_refresh. Start it with signals blocked.
+ * revocation.refresh while the current generation has fetch_cdp set; a
+ * round that cached a new CRL is followed by sd_revocation_refresh (the
+ * loop's periodic refresh reads the cache anyway). Start with signals blocked.
  */
 int sd_cdp_start(struct signer *s, struct sd_err *e);
 void sd_cdp_kick(struct signer *s);

@@ -186,6 +186,11 @@ qgrep "cdp $URL/issuing.crl (key k1): FAILED: .*[Cc]onnect" check2.out &&
 	qgrep "cdp $URL/issuing.crl (key k1): the cached CRL would stay in use" check2.out &&
 	qgrep "key k2: .*revocation good" check2.out ||
 	{ cat check2.out; fail "--check with the server down"; }
+mark_log
+kill -HUP "$DAEMON_PID"
+wait_log "reloaded: 2 keys"
+wait_log "ldap://ldap.example.* skipped: only http and https are fetched" # a round after the reload
+expect_state k2 " good "
 
 note "a short-lived CRL: once past its nextUpdate with the server down, CRL_UNAVAILABLE"
 ca_crl "$T/issuing" crl4.der -crlsec 8
