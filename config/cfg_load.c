@@ -42,6 +42,7 @@ void cfg_free(struct cfg *c)
 		free_key(&c->keys[i]);
 	free(c->keys);
 	cfg_free_strings(c->revocation.crl, c->revocation.ncrl);
+	free(c->revocation.cache_dir);
 	cfg_free_strings(c->timestamp.urls, c->timestamp.nurls);
 	free(c->timestamp.ca);
 	free(c->audit.path);
@@ -86,6 +87,10 @@ static struct cfg *cfg_new(const char *name)
 			goto fail;
 	c->revocation.refresh_ms = 300 * 1000;
 	c->revocation.on_unavailable = CFG_CRL_REFUSE;
+	c->revocation.cache_dir = strdup(CFG_DEFAULT_CRL_CACHE);
+	c->revocation.fetch_timeout_ms = 10 * 1000;
+	if (c->revocation.cache_dir == NULL)
+		goto fail;
 	c->timestamp.policy = CFG_TS_OFF;
 	c->timestamp.timeout_ms = 10 * 1000;
 	c->timestamp.retries = 2;

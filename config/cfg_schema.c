@@ -208,11 +208,27 @@ static int f_rev_fetch_cdp(struct cfg_walk *w, const char *path, const struct yn
 	return cfg_get_bool(w, path, val, &C(obj)->revocation.fetch_cdp);
 }
 
+static int f_rev_cache_dir(struct cfg_walk *w, const char *path, const struct ynode *key,
+			   const struct ynode *val, void *obj)
+{
+	(void)key;
+	return cfg_get_path(w, path, val, &C(obj)->revocation.cache_dir);
+}
+
+static int f_rev_fetch_timeout(struct cfg_walk *w, const char *path, const struct ynode *key,
+			       const struct ynode *val, void *obj)
+{
+	(void)key;
+	return cfg_get_duration(w, path, val, 1, &C(obj)->revocation.fetch_timeout_ms);
+}
+
 static const struct cfg_field revocation_fields[] = {
     {"crl", f_rev_crl},
     {"refresh", f_rev_refresh},
     {"on_unavailable", f_rev_on_unavailable},
     {"fetch_cdp", f_rev_fetch_cdp},
+    {"cache_dir", f_rev_cache_dir},
+    {"fetch_timeout", f_rev_fetch_timeout},
 };
 
 /* timestamp */

@@ -12,8 +12,9 @@
 
 #include "common/err.h"
 
-#define CFG_DEFAULT_PATH   "/etc/signerd/signerd.yaml"
-#define CFG_DEFAULT_SOCKET "/run/signerd/signerd.sock"
+#define CFG_DEFAULT_PATH      "/etc/signerd/signerd.yaml"
+#define CFG_DEFAULT_SOCKET    "/run/signerd/signerd.sock"
+#define CFG_DEFAULT_CRL_CACHE "/var/lib/signerd/crl" /* revocation.cache_dir */
 
 /* Digest algorithm bits for cfg_key.digests. */
 enum {
@@ -100,6 +101,8 @@ struct cfg {
 		uint64_t refresh_ms;			/* default 300s */
 		enum cfg_on_unavailable on_unavailable; /* default refuse */
 		int fetch_cdp;				/* default 0 */
+		char *cache_dir;	   /* fetched CRLs; default CFG_DEFAULT_CRL_CACHE */
+		uint64_t fetch_timeout_ms; /* per CDP URL; default 10s */
 	} revocation;
 	struct {
 		char **urls;

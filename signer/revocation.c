@@ -107,6 +107,23 @@ struct sd_crl_set *sd_crl_set_load(char *const *files, size_t nfiles)
 	return cs;
 }
 
+int sd_crl_set_add_mem(struct sd_crl_set *cs, const uint8_t *data, size_t len, const char *name)
+{
+	return add_crls(cs, data, len, name) > 0 ? 0 : -1;
+}
+
+int sd_crl_set_add_file(struct sd_crl_set *cs, const char *path, const char *name)
+{
+	uint8_t *data = NULL;
+	size_t len;
+	int got = 0;
+
+	if (sd_read_file(path, CRL_FILE_MAX, &data, &len, NULL) == 0)
+		got = add_crls(cs, data, len, name);
+	free(data);
+	return got > 0 ? 0 : -1;
+}
+
 void sd_crl_set_free(struct sd_crl_set *cs)
 {
 	size_t i;
@@ -181,6 +198,96 @@ static void subject_of(X509 *x, char *out, size_t outsz)
 	X509_NAME_oneline(X509_get_subject_name(x), out, (int)outsz);
 }
 
+/* The floor for issuer without creating one; NULL when none. */
+static const BIGNUM *floor_find(const struct sd_crl_floors *f, X509 *issuer)
+{
+	unsigned char id[32];
+	size_t i;
+
+	issuer_id(issuer, id);
+	for (i = 0; i < f->n; i++)
+		if (memcmp(f->v[i].issuer_hash, id, 32) == 0)
+			return f->v[i].number;
+	return NULL;
+}
+
+/*
+ * The checks on crl (named name in messages), as issued by issuer, at now,
+ * against the floors (not raised here). On success *num gets its CRL number
+ * (0 when absent) and *next its nextUpdate, and 0 is returned; otherwise why
+ * goes to msg and -1 is returned.
+ */
+static int crl_check(X509_CRL *crl, const char *name, X509 *issuer,
+		     const struct sd_crl_floors *floors, time_t now, char *msg, size_t msgsz,
+		     BIGNUM **num_out, time_t *next_out)
+{
+	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+	ASN1_INTEGER *num = NULL;
+	const BIGNUM *fl;
+	BIGNUM *bn = NULL;
+	char when[32];
+	int crit = -1, ret = -1;
+	struct tm tm;
+
+	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) {
+		snprintf(msg, msgsz, "CRL %s is not from the issuing CA (issuer name differs)",
+			 name);
+		goto out;
+	}
+	if ((X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(issuer) & KU_CRL_SIGN)) {
+		snprintf(msg, msgsz, "CRL %s: its issuer may not sign CRLs (no cRLSign)", name);
+		goto out;
+	}
+	if (X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
+		ERR_clear_error();
+		snprintf(msg, msgsz,
+			 "CRL %s: signature does not verify with the issuing CA's key (forged or "
+			 "wrong CA)",
+			 name);
+		goto out;
+	}
+	if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &now) > 0) {
+		fmt_time(X509_CRL_get0_lastUpdate(crl), when, sizeof(when));
+		snprintf(msg, msgsz, "CRL %s is not yet valid (thisUpdate %s)", name, when);
+		goto out;
+	}
+	if (next == NULL || X509_cmp_time(next, &now) <= 0) {
+		fmt_time(next, when, sizeof(when));
+		snprintf(msg, msgsz, "CRL %s is stale (nextUpdate %s)", name, when);
+		goto out;
+	}
+	if (X509_CRL_get_ext_d2i(crl, NID_delta_crl, &crit, NULL) != NULL || crit != -1) {
+		snprintf(msg, msgsz, "CRL %s is a delta CRL; configure the full CRL", name);
+		goto out;
+	}
+	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+	bn = num ? ASN1_INTEGER_to_BN(num, NULL) : BN_new();
+	if (bn == NULL) {
+		snprintf(msg, msgsz, "out of memory");
+		goto out;
+	}
+	fl = floor_find(floors, issuer);
+	if (fl != NULL && BN_cmp(bn, fl) < 0) {
+		char *a = BN_bn2dec(bn), *b = BN_bn2dec(fl);
+
+		snprintf(msg, msgsz,
+			 "CRL %s has CRL number %s, lower than %s accepted before (rollback)", name,
+			 a ? a : "?", b ? b : "?");
+		OPENSSL_free(a);
+		OPENSSL_free(b);
+		goto out;
+	}
+	*next_out = ASN1_TIME_to_tm(next, &tm) == 1 ? timegm(&tm) : 0;
+	*num_out = bn;
+	bn = NULL;
+	ret = 0;
+out:
+	BN_free(bn);
+	ASN1_INTEGER_free(num);
+	return ret;
+}
+
 /*
  * Is crl, as issued by issuer, acceptable now? On success raises the floor
  * and returns 0; otherwise writes why into r and returns -1.
@@ -188,81 +295,77 @@ static void subject_of(X509 *x, char *out, size_t outsz)
 static int crl_acceptable(const struct crl_entry *ce, X509 *issuer, struct sd_crl_floors *floors,
 			  time_t now, struct sd_rev_result *r)
 {
-	X509_CRL *crl = ce->crl;
-	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-	ASN1_INTEGER *num = NULL;
 	struct sd_crl_floor *fl;
 	BIGNUM *bn = NULL;
-	char when[32];
-	int crit = -1, ret = -1;
-	struct tm tm;
-	time_t nt;
+	time_t nt = 0;
 
-	if ((X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) &&
-	    !(X509_get_key_usage(issuer) & KU_CRL_SIGN)) {
-		snprintf(r->msg, sizeof(r->msg),
-			 "CRL %s: its issuer may not sign CRLs (no cRLSign)", ce->file);
-		goto out;
-	}
-	if (X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1) {
-		ERR_clear_error();
-		snprintf(r->msg, sizeof(r->msg),
-			 "CRL %s: signature does not verify with the issuing CA's key (forged or "
-			 "wrong CA)",
-			 ce->file);
-		goto out;
-	}
-	if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &now) > 0) {
-		fmt_time(X509_CRL_get0_lastUpdate(crl), when, sizeof(when));
-		snprintf(r->msg, sizeof(r->msg), "CRL %s is not yet valid (thisUpdate %s)",
-			 ce->file, when);
-		goto out;
-	}
-	if (next == NULL || X509_cmp_time(next, &now) <= 0) {
-		fmt_time(next, when, sizeof(when));
-		snprintf(r->msg, sizeof(r->msg), "CRL %s is stale (nextUpdate %s)", ce->file, when);
-		goto out;
-	}
-	if (X509_CRL_get_ext_d2i(crl, NID_delta_crl, &crit, NULL) != NULL || crit != -1) {
-		snprintf(r->msg, sizeof(r->msg), "CRL %s is a delta CRL; configure the full CRL",
-			 ce->file);
-		goto out;
-	}
-	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+	if (crl_check(ce->crl, ce->file, issuer, floors, now, r->msg, sizeof(r->msg), &bn, &nt) !=
+	    0)
+		return -1;
 	fl = floor_of(floors, issuer);
 	if (fl == NULL) {
+		BN_free(bn);
 		snprintf(r->msg, sizeof(r->msg), "out of memory");
-		goto out;
-	}
-	bn = num ? ASN1_INTEGER_to_BN(num, NULL) : BN_new();
-	if (bn == NULL) {
-		snprintf(r->msg, sizeof(r->msg), "out of memory");
-		goto out;
-	}
-	if (fl->number != NULL && BN_cmp(bn, fl->number) < 0) {
-		char *a = BN_bn2dec(bn), *b = BN_bn2dec(fl->number);
-
-		snprintf(r->msg, sizeof(r->msg),
-			 "CRL %s has CRL number %s, lower than %s accepted before (rollback)",
-			 ce->file, a ? a : "?", b ? b : "?");
-		OPENSSL_free(a);
-		OPENSSL_free(b);
-		goto out;
+		return -1;
 	}
 	if (fl->number == NULL || BN_cmp(bn, fl->number) > 0) {
 		BN_free(fl->number);
 		fl->number = bn;
 		bn = NULL;
 	}
-	if (ASN1_TIME_to_tm(next, &tm) == 1) {
-		nt = timegm(&tm);
-		if (r->next_update == 0 || nt < r->next_update)
-			r->next_update = nt;
+	BN_free(bn);
+	if (nt != 0 && (r->next_update == 0 || nt < r->next_update))
+		r->next_update = nt;
+	return 0;
+}
+
+int sd_crl_vet(const uint8_t *data, size_t len, const char *name, X509 *issuer,
+	       const struct sd_crl_floors *floors, const uint8_t *cached, size_t cachedlen,
+	       time_t now, char *msg, size_t msgsz, time_t *next_update)
+{
+	struct sd_crl_set *cs = calloc(1, sizeof(*cs)), *old = NULL;
+	BIGNUM *bn = NULL, *oldbn = NULL;
+	int ret = -1;
+
+	*next_update = 0;
+	if (cs == NULL) {
+		snprintf(msg, msgsz, "out of memory");
+		goto out;
+	}
+	if (add_crls(cs, data, len, name) != 1 || cs->n != 1) {
+		snprintf(msg, msgsz, "%s is not a CRL (DER, or PEM holding exactly one CRL)", name);
+		goto out;
+	}
+	if (crl_check(cs->v[0].crl, name, issuer, floors, now, msg, msgsz, &bn, next_update) != 0)
+		goto out;
+	/* The cache holds the last CRL accepted from here: never replace it with an older one. */
+	if (cached != NULL && (old = calloc(1, sizeof(*old))) != NULL &&
+	    add_crls(old, cached, cachedlen, name) == 1 &&
+	    X509_NAME_cmp(X509_CRL_get_issuer(old->v[0].crl), X509_get_subject_name(issuer)) == 0 &&
+	    X509_CRL_verify(old->v[0].crl, X509_get0_pubkey(issuer)) == 1) {
+		ASN1_INTEGER *on = X509_CRL_get_ext_d2i(old->v[0].crl, NID_crl_number, NULL, NULL);
+
+		oldbn = on ? ASN1_INTEGER_to_BN(on, NULL) : NULL;
+		ASN1_INTEGER_free(on);
+		if (oldbn != NULL && BN_cmp(bn, oldbn) < 0) {
+			char *a = BN_bn2dec(bn), *b = BN_bn2dec(oldbn);
+
+			snprintf(msg, msgsz,
+				 "CRL %s has CRL number %s, lower than %s in the cached CRL "
+				 "(rollback)",
+				 name, a ? a : "?", b ? b : "?");
+			OPENSSL_free(a);
+			OPENSSL_free(b);
+			goto out;
+		}
 	}
 	ret = 0;
 out:
+	ERR_clear_error();
 	BN_free(bn);
-	ASN1_INTEGER_free(num);
+	BN_free(oldbn);
+	sd_crl_set_free(old);
+	sd_crl_set_free(cs);
 	return ret;
 }
 
@@ -296,7 +399,7 @@ static void revoked_msg(struct sd_rev_result *r, X509_REVOKED *rev, const char *
 	BN_free(bn);
 }
 
-static X509 *find_issuer(X509 *x, STACK_OF(X509) * chain)
+X509 *sd_rev_find_issuer(X509 *x, STACK_OF(X509) * chain)
 {
 	int i;
 	X509 *c;
@@ -312,7 +415,7 @@ static X509 *find_issuer(X509 *x, STACK_OF(X509) * chain)
 	return NULL;
 }
 
-static int is_self_signed(X509 *x)
+int sd_rev_self_signed(X509 *x)
 {
 	int ok = X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
 		 X509_verify(x, X509_get0_pubkey(x)) == 1;
@@ -331,14 +434,14 @@ void sd_rev_check(struct sd_crl_set *cs, struct sd_crl_floors *floors, X509 *lea
 	int candidates, depth;
 
 	memset(r, 0, sizeof(*r));
-	if (is_self_signed(leaf)) {
+	if (sd_rev_self_signed(leaf)) {
 		r->status = SD_REV_NOT_APPLICABLE;
 		snprintf(r->msg, sizeof(r->msg), "self-signed: cannot be revoked");
 		return;
 	}
 	r->status = SD_REV_UNAVAILABLE;
-	for (depth = 0; depth < 10 && !is_self_signed(cur); depth++, cur = issuer) {
-		issuer = find_issuer(cur, chain);
+	for (depth = 0; depth < 10 && !sd_rev_self_signed(cur); depth++, cur = issuer) {
+		issuer = sd_rev_find_issuer(cur, chain);
 		subject_of(cur, subj, sizeof(subj));
 		if (issuer == NULL) {
 			if (cur == leaf) {
@@ -371,7 +474,8 @@ void sd_rev_check(struct sd_crl_set *cs, struct sd_crl_floors *floors, X509 *lea
 
 			subject_of(issuer, isub, sizeof(isub));
 			snprintf(r->msg, sizeof(r->msg),
-				 "no valid CRL from the issuer %.300s is configured", isub);
+				 "no valid CRL from the issuer %.300s is configured or fetched",
+				 isub);
 			return;
 		}
 	}
@@ -393,7 +497,7 @@ int sd_chain_verify(X509 *leaf, STACK_OF(X509) * chain, struct sd_err *e)
 	}
 	for (i = 0; i < sk_X509_num(chain); i++) {
 		c = sk_X509_value(chain, i);
-		if (is_self_signed(c)) {
+		if (sd_rev_self_signed(c)) {
 			X509_STORE_add_cert(st, c);
 			roots++;
 		} else {

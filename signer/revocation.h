@@ -49,6 +49,30 @@ struct sd_crl_set *sd_crl_set_load(char *const *files, size_t nfiles);
 /* The same from memory (name is used in messages); for tests and fuzzing. */
 struct sd_crl_set *sd_crl_set_from_mem(const uint8_t *data, size_t len, const char *name);
 void sd_crl_set_free(struct sd_crl_set *cs);
+/*
+ * Add the CRLs in the file at path, named name in messages (a CDP cache
+ * file is named after its URL). -1, adding nothing, when it holds none.
+ */
+int sd_crl_set_add_file(struct sd_crl_set *cs, const char *path, const char *name);
+/* The same from memory. */
+int sd_crl_set_add_mem(struct sd_crl_set *cs, const uint8_t *data, size_t len, const char *name);
+
+/*
+ * Vet a CRL downloaded from a distribution point before it replaces the
+ * cached one: exactly one CRL, from issuer (name and signature, cRLSign),
+ * thisUpdate <= now < nextUpdate, not a delta CRL, a CRL number not below
+ * the issuer's floor nor below the cached CRL's (cached may be NULL). The
+ * same rules sd_rev_check applies later; nothing is raised here. 0 when
+ * acceptable (*next_update gets its nextUpdate), else -1 with why in msg.
+ */
+int sd_crl_vet(const uint8_t *data, size_t len, const char *name, X509 *issuer,
+	       const struct sd_crl_floors *floors, const uint8_t *cached, size_t cachedlen,
+	       time_t now, char *msg, size_t msgsz, time_t *next_update);
+
+/* The certificate in chain that issued x (name and signature), or NULL. */
+X509 *sd_rev_find_issuer(X509 *x, STACK_OF(X509) * chain);
+/* Whether x is self-signed (name and signature). */
+int sd_rev_self_signed(X509 *x);
 
 struct sd_rev_result {
 	enum sd_rev_status status;

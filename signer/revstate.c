@@ -1,6 +1,8 @@
 /* Keeping each key's revocation status current: at load, every refresh interval and on SIGHUP. */
 #include "signer/signer.h"
 
+#include "signer/cdp.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -11,18 +13,13 @@ void sd_key_rev(struct sd_keyset *ks, const struct sd_key *k, struct sd_rev_resu
 	pthread_mutex_unlock(&ks->rev_mu);
 }
 
-void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks)
+/* Judge every key of ks against cs; the caller holds rev_refresh_mu. */
+static void evaluate(struct signer *s, struct sd_keyset *ks, struct sd_crl_set *cs, time_t now)
 {
-	const struct cfg *cfg = ks->cfg;
-	struct sd_crl_set *cs;
 	struct sd_rev_result r;
 	enum sd_rev_status old;
-	time_t now = time(NULL);
 	size_t i;
 
-	/* The floors only rise: two refreshes at once could lower one again. */
-	pthread_mutex_lock(&s->rev_refresh_mu);
-	cs = sd_crl_set_load(cfg->revocation.crl, cfg->revocation.ncrl);
 	for (i = 0; i < ks->nkeys; i++) {
 		struct sd_key *k = &ks->keys[i];
 
@@ -39,10 +36,32 @@ void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks)
 		else if (old != SD_REV_GOOD)
 			LOG_I(&s->log, "key \"%s\": revocation good", k->cfg->name);
 	}
+}
+
+void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks)
+{
+	const struct cfg *cfg = ks->cfg;
+	struct sd_crl_set *cs;
+	time_t now = time(NULL);
+
+	/* The floors only rise: two refreshes at once could lower one again. */
+	pthread_mutex_lock(&s->rev_refresh_mu);
+	cs = sd_crl_set_load(cfg->revocation.crl, cfg->revocation.ncrl);
+	/* The last accepted CRL from each distribution point, judged again like any other. */
+	if (cs != NULL && cfg->revocation.fetch_cdp)
+		sd_cdp_add_cached(ks, cs);
+	evaluate(s, ks, cs, now);
 	sd_crl_set_free(cs);
 	s->next_refresh = now + (time_t)(cfg->revocation.refresh_ms / 1000);
 	if (cfg->revocation.refresh_ms / 1000 == 0)
 		s->next_refresh = now + 1;
+	pthread_mutex_unlock(&s->rev_refresh_mu);
+}
+
+void sd_revocation_apply(struct signer *s, struct sd_keyset *ks, struct sd_crl_set *cs)
+{
+	pthread_mutex_lock(&s->rev_refresh_mu);
+	evaluate(s, ks, cs, time(NULL));
 	pthread_mutex_unlock(&s->rev_refresh_mu);
 }
 

@@ -1,5 +1,6 @@
 /* The daemon's state: one struct signer, no globals. */
 struct sd_audit;
+struct sd_cdp;
 struct ts_token;
 #ifndef SD_SIGNER_H
 #define SD_SIGNER_H
@@ -113,6 +114,7 @@ struct signer {
 	void *audit_notify_ctx;
 	time_t next_refresh;		/* next CRL re-read (under rev_refresh_mu) */
 	pthread_mutex_t rev_refresh_mu; /* one CRL refresh at a time: floors, next_refresh */
+	struct sd_cdp *cdp;		/* the CRL fetch thread (signer/cdp.h); NULL if none */
 };
 
 /*
@@ -120,6 +122,8 @@ struct signer {
  * Thread-safe (the loop's refresh and a reload's may meet). Logs changes.
  */
 void sd_revocation_refresh(struct signer *s, struct sd_keyset *ks);
+/* Recompute every key's revocation status against cs alone (signerd --check). */
+void sd_revocation_apply(struct signer *s, struct sd_keyset *ks, struct sd_crl_set *cs);
 /* Refresh the current generation when revocation.refresh has elapsed. */
 void sd_revocation_tick(struct signer *s);
 /* LIST_KEYS info for k with its live revocation status and CRL nextUpdate. */

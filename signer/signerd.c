@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "signer/auditlog.h"
+#include "signer/cdp.h"
 #include "signer/server.h"
 
 #define EXIT_CONFIG 1
@@ -56,18 +57,6 @@ static int restart_needed(const struct cfg *a, const struct cfg *b, const char *
 	return *what != NULL;
 }
 
-/* Settings this version parses but cannot honour must not fail open. */
-static int unsupported(const struct cfg *cfg, struct sd_err *e)
-{
-	if (cfg->revocation.fetch_cdp)
-		return sd_err_set(e, SD_E_INTERNAL,
-				  "%s: revocation.fetch_cdp: true is not supported by this version "
-				  "of signerd (CRLs are read from revocation.crl files); set it to "
-				  "false",
-				  cfg->path);
-	return 0;
-}
-
 static int reload(struct signer *s, struct sd_err *e)
 {
 	struct cfg *cfg = NULL;
@@ -78,11 +67,6 @@ static int reload(struct signer *s, struct sd_err *e)
 	LOG_I(&s->log, "SIGHUP: reloading %s", s->config_path);
 	if (cfg_load_file(s->config_path, &cfg, e) != 0) {
 		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e->msg);
-		goto keep;
-	}
-	if (unsupported(cfg, e) != 0) {
-		LOG_E(&s->log, "reload refused, keeping the running configuration: %s", e->msg);
-		cfg_free(cfg);
 		goto keep;
 	}
 	cur = sd_current(s);
@@ -106,6 +90,7 @@ static int reload(struct signer *s, struct sd_err *e)
 	sd_install(s, ks);
 	LOG_I(&s->log, "reloaded: %zu keys, default \"%s\"", ks->nkeys, ks->def->cfg->name);
 	sd_auditlog_sighup(s, ks->cfg);
+	sd_cdp_kick(s); /* new keys may name new distribution points */
 	return 0;
 keep:
 	/* CRL problems never block a reload, and a refused reload still re-reads the CRLs. */
@@ -115,6 +100,7 @@ keep:
 		sd_auditlog_sighup(s, cur->cfg);
 	}
 	sd_keyset_unref(cur);
+	sd_cdp_kick(s);
 	return -1;
 }
 
@@ -168,6 +154,7 @@ int main(int argc, char **argv)
 	struct signer s;
 	struct cfg *cfg = NULL;
 	struct sd_keyset *ks = NULL;
+	struct sd_crl_set *cs;
 	struct sd_err e = {0};
 	int c, check = 0, verbose = 0, ret = EXIT_CONFIG;
 	sigset_t set;
@@ -218,7 +205,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&s.gen_mu, NULL);
 	sd_rate_init(&s.rate);
 	s.started = time(NULL);
-	if (cfg_load_file(s.config_path, &cfg, &e) != 0 || unsupported(cfg, &e) != 0) {
+	if (cfg_load_file(s.config_path, &cfg, &e) != 0) {
 		LOG_E(&s.log, "%s", e.msg);
 		cfg_free(cfg);
 		goto out;
@@ -241,6 +228,18 @@ int main(int argc, char **argv)
 	}
 	sd_auditlog_set_generation(&s, ks);
 	if (check) {
+		/*
+		 * Shows what the daemon would fetch, and judges the keys with it;
+		 * the cache is left to the daemon.
+		 */
+		if (ks->cfg->revocation.fetch_cdp &&
+		    (cs = sd_crl_set_load(ks->cfg->revocation.crl, ks->cfg->revocation.ncrl)) !=
+			NULL) {
+			printf("cdp: cache %s\n", ks->cfg->revocation.cache_dir);
+			sd_cdp_fetch_round(&s, ks, cs, 1);
+			sd_revocation_apply(&s, ks, cs);
+			sd_crl_set_free(cs);
+		}
 		print_check(&s, ks);
 		ret = 0;
 		goto out;
@@ -252,6 +251,11 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (sd_listen(&s, ks->cfg, &e) != 0 || sd_listen_admin(&s, ks->cfg, &e) != 0) {
+		LOG_E(&s.log, "%s", e.msg);
+		goto out;
+	}
+	/* Downloads CRLs off the event loop (revocation.fetch_cdp); idle otherwise. */
+	if (sd_cdp_start(&s, &e) != 0) {
 		LOG_E(&s.log, "%s", e.msg);
 		goto out;
 	}
@@ -270,6 +274,7 @@ int main(int argc, char **argv)
 	ret = ret == 0 ? 0 : EXIT_CONFIG;
 	LOG_I(&s.log, "stopped");
 out:
+	sd_cdp_stop(&s);
 	sd_auditlog_stop(&s);
 	if (s.listen_fd >= 0)
 		close(s.listen_fd);

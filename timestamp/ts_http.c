@@ -1,30 +1,9 @@
-/* The HTTP transport to a TSA: one POST through libcurl, bounded in time and size. */
+/* The HTTP transport to a TSA: one POST (common/http.c), bounded in time and size. */
 #include "timestamp/ts.h"
 
 #include <string.h>
 
-#include <curl/curl.h>
-#include <openssl/crypto.h>
-
-struct sink {
-	uint8_t *p;
-	size_t len;
-	int too_big;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct sink *s = ud;
-	size_t n = size * nmemb;
-
-	if (s->len + n > TS_RESPONSE_MAX) {
-		s->too_big = 1;
-		return 0; /* abort the transfer */
-	}
-	memcpy(s->p + s->len, ptr, n);
-	s->len += n;
-	return n;
-}
+#include "common/http.h"
 
 void ts_url_shown(const char *url, char *out, size_t outsz)
 {
@@ -53,69 +32,22 @@ void ts_url_shown(const char *url, char *out, size_t outsz)
 int ts_http_post(const char *url, const uint8_t *req, size_t reqlen, uint64_t timeout_ms,
 		 uint8_t **resp, size_t *resplen, struct sd_err *e)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *hdr = NULL, *h;
-	struct sink sink = {0};
-	char errbuf[CURL_ERROR_SIZE] = "";
-	long status = 0;
-	CURLcode rc;
-	int ret = -1;
+	static const char *const headers[] = {
+	    "Content-Type: application/timestamp-query",
+	    "Accept: application/timestamp-reply",
+	    "Expect:", /* no 100-continue round trip */
+	    NULL,
+	};
+	struct sd_http_req r = {
+	    .url = url,
+	    .headers = headers,
+	    .body = req,
+	    .body_len = reqlen,
+	    .max = TS_RESPONSE_MAX,
+	    .timeout_ms = timeout_ms,
+	    .user_agent = "signerd/" SIGNERD_VERSION,
+	    .code = SD_E_TIMESTAMP_FAILED,
+	};
 
-	*resp = NULL;
-	*resplen = 0;
-	sink.p = OPENSSL_malloc(TS_RESPONSE_MAX);
-	if (c == NULL || sink.p == NULL) {
-		sd_err_set(e, SD_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	h = curl_slist_append(NULL, "Content-Type: application/timestamp-query");
-	hdr = h;
-	if (h != NULL)
-		h = curl_slist_append(hdr, "Accept: application/timestamp-reply");
-	if (h != NULL)
-		h = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
-	if (h == NULL) {
-		sd_err_set(e, SD_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)req) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)reqlen) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_USERAGENT, "signerd/" SIGNERD_VERSION) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
-	    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK) {
-		sd_err_set(e, SD_E_INTERNAL, "cannot set up the HTTP request");
-		goto out;
-	}
-	rc = curl_easy_perform(c);
-	if (sink.too_big) {
-		sd_err_set(e, SD_E_TIMESTAMP_FAILED, "reply larger than %d bytes", TS_RESPONSE_MAX);
-		goto out;
-	}
-	if (rc != CURLE_OK) {
-		sd_err_set(e, SD_E_TIMESTAMP_FAILED, "%s",
-			   errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
-		sd_err_set(e, SD_E_TIMESTAMP_FAILED, "HTTP status %ld", status);
-		goto out;
-	}
-	*resp = sink.p;
-	*resplen = sink.len;
-	sink.p = NULL;
-	ret = 0;
-out:
-	OPENSSL_free(sink.p);
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(c);
-	return ret;
+	return sd_http_do(&r, resp, resplen, e);
 }

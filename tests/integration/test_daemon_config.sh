@@ -49,8 +49,9 @@ sed -i "s|pkcs11:token=signerd-test\"|pkcs11:token=other-token\"|" "$T/signerd.y
 must_refuse 1 "no token matches"
 
 write_config "$KEYS" "revocation:
-  fetch_cdp: true"
-must_refuse 1 "revocation.fetch_cdp: true is not supported"
+  fetch_cdp: true
+  cache_dir: crl-cache"
+must_refuse 1 "revocation.cache_dir: expected an absolute path"
 
 for i in $(seq 1 16); do cat "$T/k1.pem"; done >"$T/long-chain.pem"
 write_config "  - name: k1

@@ -287,7 +287,7 @@ static void test_full_round_trip(void)
 	CU_ASSERT_EQUAL(k->nallow, 0);
 	CU_ASSERT_EQUAL(k->digests, CFG_MD_SHA1);
 	CU_ASSERT_EQUAL(k->min_validity_s, 0);
-	CU_ASSERT_EQUAL(k->line, 41);
+	CU_ASSERT_EQUAL(k->line, 43);
 	k = &c->keys[1];
 	CU_ASSERT_STRING_EQUAL(k->name, "new");
 	CU_ASSERT_STRING_EQUAL(k->uri, "pkcs11:object=new;type=private");
@@ -304,7 +304,7 @@ static void test_full_round_trip(void)
 	CU_ASSERT_STRING_EQUAL(k->allow[1].name, "wsus-publisher");
 	CU_ASSERT_EQUAL(k->digests, CFG_MD_SHA256 | CFG_MD_SHA512);
 	CU_ASSERT_EQUAL(k->min_validity_s, 7200);
-	CU_ASSERT_EQUAL(k->line, 45);
+	CU_ASSERT_EQUAL(k->line, 47);
 	CU_ASSERT_PTR_EQUAL(cfg_default_key(c), &c->keys[1]);
 
 	CU_ASSERT_EQUAL_FATAL(c->revocation.ncrl, 2);
@@ -313,6 +313,8 @@ static void test_full_round_trip(void)
 	CU_ASSERT_EQUAL(c->revocation.refresh_ms, 90000);
 	CU_ASSERT_EQUAL(c->revocation.on_unavailable, CFG_CRL_ALLOW);
 	CU_ASSERT_EQUAL(c->revocation.fetch_cdp, 1);
+	CU_ASSERT_STRING_EQUAL(c->revocation.cache_dir, "/var/cache/signerd-crl");
+	CU_ASSERT_EQUAL(c->revocation.fetch_timeout_ms, 2500);
 
 	CU_ASSERT_EQUAL_FATAL(c->timestamp.nurls, 2);
 	CU_ASSERT_STRING_EQUAL(c->timestamp.urls[0], "http://tsa1.example/");
@@ -387,6 +389,8 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(c->revocation.refresh_ms, 300000);
 	CU_ASSERT_EQUAL(c->revocation.on_unavailable, CFG_CRL_REFUSE);
 	CU_ASSERT_EQUAL(c->revocation.fetch_cdp, 0);
+	CU_ASSERT_STRING_EQUAL(c->revocation.cache_dir, CFG_DEFAULT_CRL_CACHE);
+	CU_ASSERT_EQUAL(c->revocation.fetch_timeout_ms, 10000);
 
 	CU_ASSERT_PTR_NULL(c->timestamp.urls);
 	CU_ASSERT_EQUAL(c->timestamp.nurls, 0);
@@ -732,6 +736,11 @@ static void test_err_sections(void)
 		   "\"maybe\"");
 	expect_err(TOK KEYS "revocation:\n  fetch_cdp: 1\n",
 		   "t.yaml:9:14: revocation.fetch_cdp: expected true or false, got \"1\"");
+	expect_err(TOK KEYS "revocation:\n  cache_dir: crl\n",
+		   "t.yaml:9:14: revocation.cache_dir: expected an absolute path, got \"crl\"");
+	expect_err(TOK KEYS "revocation:\n  fetch_timeout: 0ms\n",
+		   "t.yaml:9:18: revocation.fetch_timeout: expected a duration from 1ms to 3650d, "
+		   "got \"0ms\"");
 	expect_err(TOK KEYS "timestamp:\n  policy: required\n",
 		   "t.yaml:9:11: timestamp.policy: required needs at least one URL in "
 		   "timestamp.urls");

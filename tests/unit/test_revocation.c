@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "common/http.h"
 #include "signer/revocation.h"
 
 #define DAY 86400
@@ -268,6 +270,123 @@ static void test_unreadable_file(void)
 	sd_crl_floors_free(&fl);
 }
 
+/* sd_crl_vet on crl (freed), against the cached CRL cached (freed; may be NULL). */
+static int vet(X509_CRL *crl, X509_CRL *cached, struct sd_crl_floors *fl, char *msg, size_t msgsz,
+	       time_t *next)
+{
+	unsigned char *der = NULL, *cder = NULL;
+	int len = i2d_X509_CRL(crl, &der), clen = cached ? i2d_X509_CRL(cached, &cder) : 0;
+	int rc;
+
+	CU_ASSERT_FATAL(len > 0 && clen >= 0);
+	rc = sd_crl_vet(der, (size_t)len, "http://cdp.example/ca.crl", P.ca, fl, cder, (size_t)clen,
+			time(NULL), msg, msgsz, next);
+	OPENSSL_free(der);
+	OPENSSL_free(cder);
+	X509_CRL_free(crl);
+	X509_CRL_free(cached);
+	return rc;
+}
+
+static void test_vet_download(void)
+{
+	static const unsigned char garbage[] = "\x30\x03\x02\x01\x00 not a CRL";
+	struct sd_crl_floors fl = {0};
+	struct sd_rev_result r;
+	char msg[400];
+	time_t next, before = time(NULL);
+	X509_CRL *c1 = good(), *c2 = good();
+	unsigned char *two;
+	BIO *bio;
+	long len;
+
+	CU_ASSERT_EQUAL(vet(good(), NULL, &fl, msg, sizeof(msg), &next), 0);
+	CU_ASSERT(next >= before + 7 * DAY - 5 && next <= before + 7 * DAY + 5);
+	CU_ASSERT_EQUAL(fl.n, 0); /* vetting raises no floor */
+	/* A revoked entry is no reason to refuse the CRL: sd_rev_check decides. */
+	CU_ASSERT_EQUAL(vet(revoked(), NULL, &fl, msg, sizeof(msg), &next), 0);
+	CU_ASSERT_EQUAL(vet(stale(), NULL, &fl, msg, sizeof(msg), &next), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "is stale"));
+	CU_ASSERT_EQUAL(vet(not_yet(), NULL, &fl, msg, sizeof(msg), &next), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "not yet valid"));
+	CU_ASSERT_EQUAL(vet(wrong_issuer(), NULL, &fl, msg, sizeof(msg), &next), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "not from the issuing CA"));
+	CU_ASSERT_EQUAL(vet(bad_signature(), NULL, &fl, msg, sizeof(msg), &next), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "does not verify"));
+
+	CU_ASSERT_EQUAL(sd_crl_vet(garbage, sizeof(garbage) - 1, "g", P.ca, &fl, NULL, 0,
+				   time(NULL), msg, sizeof(msg), &next),
+			-1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "is not a CRL"));
+	CU_ASSERT_EQUAL(
+	    sd_crl_vet(garbage, 0, "g", P.ca, &fl, NULL, 0, time(NULL), msg, sizeof(msg), &next),
+	    -1);
+	/* PEM with two CRLs: which one would count? Refused. */
+	bio = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509_CRL(bio, c1);
+	PEM_write_bio_X509_CRL(bio, c2);
+	X509_CRL_free(c1);
+	X509_CRL_free(c2);
+	len = BIO_get_mem_data(bio, (char **)&two);
+	CU_ASSERT_FATAL(len > 0);
+	CU_ASSERT_EQUAL(sd_crl_vet(two, (size_t)len, "two", P.ca, &fl, NULL, 0, time(NULL), msg,
+				   sizeof(msg), &next),
+			-1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "is not a CRL"));
+	BIO_free(bio);
+
+	/* Not older than the cached CRL, which only counts when it is genuine. */
+	CU_ASSERT_EQUAL(vet(mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 4, NULL),
+			    mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 5, NULL), &fl, msg, sizeof(msg),
+			    &next),
+			-1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lower than 5 in the cached CRL"));
+	CU_ASSERT_EQUAL(vet(mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 5, NULL),
+			    mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 5, NULL), &fl, msg, sizeof(msg),
+			    &next),
+			0);
+	/* A stale cached CRL still sets the bar: replaying an older one is no refresh. */
+	CU_ASSERT_EQUAL(vet(mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 4, NULL),
+			    mkcrl(P.ca, P.ca_key, -8 * DAY, -DAY, 5, NULL), &fl, msg, sizeof(msg),
+			    &next),
+			-1);
+	CU_ASSERT_EQUAL(vet(mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 4, NULL),
+			    mkcrl(P.impostor, P.other_key, -3600, 7 * DAY, 99, NULL), &fl, msg,
+			    sizeof(msg), &next),
+			0);
+
+	/* Nor below the floor the daemon holds. */
+	check(mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 7, NULL), P.chain, &fl, &r);
+	CU_ASSERT_EQUAL(r.status, SD_REV_GOOD);
+	CU_ASSERT_EQUAL(
+	    vet(mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 6, NULL), NULL, &fl, msg, sizeof(msg), &next),
+	    -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "lower than 7 accepted before"));
+	CU_ASSERT_EQUAL(
+	    vet(mkcrl(P.ca, P.ca_key, -3600, 7 * DAY, 7, NULL), NULL, &fl, msg, sizeof(msg), &next),
+	    0);
+	sd_crl_floors_free(&fl);
+}
+
+/* The CDP fetcher's transport refuses other schemes (a CDP may name file: or ldap:). */
+static void test_http_schemes(void)
+{
+	static const char *const urls[] = {"file:///etc/passwd", "ldap://127.0.0.1/cn=x",
+					   "ftp://127.0.0.1/x.crl"};
+	struct sd_http_req r = {.max = 1024, .timeout_ms = 2000, .code = SD_E_CRL_UNAVAILABLE};
+	struct sd_err e;
+	uint8_t *data;
+	size_t len, i;
+
+	for (i = 0; i < sizeof(urls) / sizeof(*urls); i++) {
+		memset(&e, 0, sizeof(e));
+		r.url = urls[i];
+		CU_ASSERT_EQUAL(sd_http_do(&r, &data, &len, &e), -1);
+		CU_ASSERT_PTR_NULL(data);
+		CU_ASSERT_EQUAL(e.code, SD_E_CRL_UNAVAILABLE);
+	}
+}
+
 static void test_chain_verify(void)
 {
 	struct sd_err e = {0};
@@ -295,6 +414,8 @@ int main(void)
 	CU_add_test(s, "no chain; self-signed", test_no_chain_and_self_signed);
 	CU_add_test(s, "unreadable CRL file", test_unreadable_file);
 	CU_add_test(s, "chain verification", test_chain_verify);
+	CU_add_test(s, "vetting a downloaded CRL", test_vet_download);
+	CU_add_test(s, "http: only http and https", test_http_schemes);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
