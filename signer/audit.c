@@ -632,6 +632,17 @@ static int wait_locked(struct sd_audit *a, uint64_t seq, struct sd_err *e)
 	return unavailable(a, e);
 }
 
+/* A void names an earlier record of this chain, never its own seq or a later one. */
+static int void_ok_locked(struct sd_audit *a, const struct sd_audit_rec *r, struct sd_err *e)
+{
+	if (r->voids < a->next_seq)
+		return 0;
+	return sd_err_set(
+	    e, SD_E_INTERNAL,
+	    "audit: a void record would name seq %llu, which this log has not written",
+	    (unsigned long long)r->voids);
+}
+
 static int format_body(const struct sd_audit_rec *r, struct wbuf *body, struct sd_err *e)
 {
 	struct sd_err re;
@@ -652,7 +663,8 @@ int sd_audit_submit(struct sd_audit *a, const struct sd_audit_rec *r, uint64_t *
 	wbuf_init(&body, SD_AUDIT_MAX_LINE);
 	if (format_body(r, &body, e) == 0) {
 		pthread_mutex_lock(&a->mu);
-		ret = submit_locked(a, &body, seq, e);
+		if (void_ok_locked(a, r, e) == 0)
+			ret = submit_locked(a, &body, seq, e);
 		pthread_mutex_unlock(&a->mu);
 	}
 	wbuf_free(&body);
@@ -692,7 +704,7 @@ int sd_audit_append(struct sd_audit *a, const struct sd_audit_rec *r, struct sd_
 	wbuf_init(&body, SD_AUDIT_MAX_LINE);
 	if (format_body(r, &body, e) == 0) {
 		pthread_mutex_lock(&a->mu);
-		if (submit_locked(a, &body, &mine, e) == 0)
+		if (void_ok_locked(a, r, e) == 0 && submit_locked(a, &body, &mine, e) == 0)
 			ret = wait_locked(a, mine, e);
 		pthread_mutex_unlock(&a->mu);
 	}

@@ -104,8 +104,8 @@ void sd_auditlog_set_generation(struct signer *s, struct sd_keyset *ks)
 	sd_keyset_unref(old);
 }
 
-int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev, uint64_t *seq_out,
-		     struct sd_err *e)
+int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev,
+		     struct sd_audit_ticket *where, struct sd_err *e)
 {
 	const struct sd_sign_req *req = ev->req;
 	const struct sd_key *k = ev->k;
@@ -114,8 +114,10 @@ int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev, uint6
 	uint64_t seq = 0;
 	int ret;
 
-	if (seq_out != NULL)
-		*seq_out = 0;
+	uint64_t log = 0;
+
+	if (where != NULL)
+		memset(where, 0, sizeof(*where));
 	if (!s->audit_on)
 		return 0;
 	if (s->audit_defer_ok)
@@ -153,6 +155,7 @@ int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev, uint6
 				 "is restored (SIGHUP reopens it)");
 	} else if (t != NULL && (!t->set || t->log == s->audit_id)) {
 		/* The caller holds the reply until the record is durable. */
+		log = s->audit_id;
 		ret = sd_audit_submit(s->audit, &r, &seq, e);
 		if (ret == 0) {
 			t->log = s->audit_id;
@@ -164,13 +167,17 @@ int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev, uint6
 				sd_audit_kick(s->audit);
 		}
 	} else {
+		log = s->audit_id;
 		ret = sd_audit_submit(s->audit, &r, &seq, e);
 		if (ret == 0)
 			ret = sd_audit_wait(s->audit, seq, e);
 	}
 	pthread_rwlock_unlock(&s->audit_lk);
-	if (ret == 0 && seq_out != NULL)
-		*seq_out = seq;
+	if (ret == 0 && where != NULL) {
+		where->log = log;
+		where->seq = seq;
+		where->set = 1;
+	}
 	return ret;
 }
 
@@ -184,6 +191,28 @@ void sd_auditlog_defer(struct signer *s, struct sd_audit_ticket *t)
 static int closed_state(struct signer *s, const struct sd_audit_ticket *t)
 {
 	return t->log == s->audit_prev_id && t->seq <= s->audit_prev_durable ? 1 : -1;
+}
+
+int sd_auditlog_voidable(struct signer *s, const struct sd_audit_ticket *where)
+{
+	int ret;
+
+	if (!where->set)
+		return 0;
+	pthread_rwlock_rdlock(&s->audit_lk);
+	/*
+	 * In the open log it is queued or durable (if its write fails, the log
+	 * fails and takes the void with it). In a log closed since, only a
+	 * durable record still exists: a reopened log hands its seq out again.
+	 * Two reopens ago is unknown: no void, so the log may claim one
+	 * signature too many, never one too few.
+	 */
+	if (s->audit != NULL && where->log == s->audit_id)
+		ret = 1;
+	else
+		ret = closed_state(s, where) == 1;
+	pthread_rwlock_unlock(&s->audit_lk);
+	return ret;
 }
 
 int sd_auditlog_state(struct signer *s, const struct sd_audit_ticket *t)

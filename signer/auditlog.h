@@ -9,6 +9,19 @@
 int sd_auditlog_start(struct signer *s, const struct cfg *cfg, struct sd_err *e);
 /* Checkpoints are signed with ks's audit.checkpoint_key, else its default key. */
 void sd_auditlog_set_generation(struct signer *s, struct sd_keyset *ks);
+/*
+ * A record's place: which log and seq. For the server's workers also what
+ * one request's reply waits for (deferred durability). set is 0 when no
+ * record was written (audit off).
+ */
+struct sd_audit_ticket {
+	uint64_t log; /* which opened log (several over the daemon's life) */
+	uint64_t seq;
+	int set;
+	int urgent; /* set by the caller: nothing else is queued, so no later commit would cover an
+		       ahead record soon */
+};
+
 /* What one audit record of a signing request says. */
 struct sd_auditlog_event {
 	const struct sd_peer *peer;
@@ -23,27 +36,22 @@ struct sd_auditlog_event {
 };
 
 /*
- * Record one SIGN_CAB or SIGN_SCRIPT and wait until it is durable; *seq (may
- * be NULL): the record's seq, 0 when the log is off. Fails with
+ * Record one SIGN_CAB or SIGN_SCRIPT and wait until it is durable; *where
+ * (may be NULL): which log and seq it went to (set is 0 when the log is off). Fails with
  * AUDIT_UNAVAILABLE: then nothing may be signed. In a thread that called
  * sd_auditlog_defer with a ticket, the record is only queued: the ticket says
  * what the reply must wait for, and an ahead record of an urgent ticket is
  * committed at once by the log's writer thread.
  */
-int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev, uint64_t *seq,
-		     struct sd_err *e);
+int sd_auditlog_sign(struct signer *s, const struct sd_auditlog_event *ev,
+		     struct sd_audit_ticket *where, struct sd_err *e);
 
 /*
- * Deferred durability, for the server's workers: what one request's reply
- * waits for. set is 0 when the request wrote no record (audit off).
+ * May a "void" record name the record at where? Only when that record is in
+ * the open log, or durable in the one closed since: a reopened log hands out
+ * the seqs of records that never became durable again.
  */
-struct sd_audit_ticket {
-	uint64_t log; /* which opened log (several over the daemon's life) */
-	uint64_t seq;
-	int set;
-	int urgent; /* set by the caller: nothing else is queued, so no later commit would cover an
-		       ahead record soon */
-};
+int sd_auditlog_voidable(struct signer *s, const struct sd_audit_ticket *where);
 
 /*
  * t != NULL: until the next call with NULL, records that this thread writes

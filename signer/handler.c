@@ -200,7 +200,7 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, uint8_t ty
 	struct ts_token tok = {0};
 	uint8_t *p7 = NULL;
 	size_t p7len = 0;
-	uint64_t ahead = 0;
+	struct sd_audit_ticket ahead = {0};
 	int decoded, rc, recorded = 0;
 	char dhex[2 * SD_DIGEST_MAX + 1] = "";
 
@@ -230,15 +230,21 @@ static void handle_sign(struct signer *s, const struct sd_peer *peer, uint8_t ty
 	}
 	if (rc == 0) {
 		rc = sign_build(s, ks, used, m, subject, &req, &p7, &p7len, &tok, &e);
-		if (rc != 0 && ahead != 0) {
+		if (rc != 0 && ahead.set) {
 			/* The record says signed, but nothing leaves: withdraw it. */
 			ev.ahead = 0;
 			ev.result = e.code;
 			ev.msg = e.msg;
-			ev.voids = ahead;
-			if (sd_auditlog_sign(s, &ev, NULL, &ae) != 0)
+			ev.voids = ahead.seq;
+			if (!sd_auditlog_voidable(s, &ahead))
+				LOG_W(
+				    &s->log,
+				    "audit: record %llu was never written or its log was reopened "
+				    "twice since; nothing to void",
+				    (unsigned long long)ahead.seq);
+			else if (sd_auditlog_sign(s, &ev, NULL, &ae) != 0)
 				LOG_E(&s->log, "audit: record %llu could not be voided: %s",
-				      (unsigned long long)ahead, ae.msg);
+				      (unsigned long long)ahead.seq, ae.msg);
 		}
 	}
 	/* Signed or refused, the record is on disk before the reply leaves. */

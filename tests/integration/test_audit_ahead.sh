@@ -83,4 +83,38 @@ daemon_stop_checked
 qgrep " refused void voids=$seq error=$code " search.txt || { cat search.txt; fail "search does not show the void"; }
 [ "$(grep -c ' signed ' search.txt)" = 2 ] || { cat search.txt; fail "search: want two signed records"; }
 echo "ok   audit verify passes; search shows the void"
+
+note "a record lost with a failed log is never voided in the reopened one"
+# The ahead record's fdatasync fails (syncwatch), SIGHUP reopens the log,
+# which hands that seq out again to another signature; then the token fails.
+# A void naming the seq would withdraw the other, genuine signature.
+WATCH=$(cd "$BIN/../lib" && pwd)/libsyncwatch.so
+[ -e "$WATCH" ] || skip "libsyncwatch.so not built"
+export SYNCWATCH_LOG=$T/audit.log SYNCWATCH_OUT=$T/synced SYNCWATCH_FAIL=$T/syncfail
+DAEMON_WRAPPER="env LD_PRELOAD=$WATCH" daemon_start
+echo three >c.txt && gcab -c -n c.cab c.txt
+dc=$("$BIN/signer" digest-cab c.cab)
+ctl "C_Sign CKR_FUNCTION_FAILED delay_ms=4000 count=1"
+touch syncfail
+"$BIN/signer" sign-cab -o c.signed.cab c.cab >lost.txt 2>&1 &
+client=$!
+sleep 1 # the record is committed at once (kicked) and its fdatasync fails; C_Sign waits 4 s
+rm -f syncfail
+kill -HUP "$DAEMON_PID"
+for i in $(seq 1 100); do
+	"$BIN/signer" sign-cab -o a.again.cab a.cab >/dev/null 2>&1 && break
+	sleep 0.1
+done
+verify_cab a.again.cab k.pem
+! wait "$client" || fail "the request whose C_Sign failed succeeded"
+ctl
+daemon_stop_checked
+qgrep "audit log unavailable; reopening it" signerd.log || fail "the audit log did not fail as arranged"
+qgrep "nothing to void" signerd.log || fail "no log line about the record that could not be voided"
+[ -z "$(records audit.log "$dc")" ] || fail "records of the lost request: $(records audit.log "$dc")"
+[ "$(grep -c '"type":"void"' audit.log)" = 1 ] || fail "want only the earlier void: $(grep '"type":"void"' audit.log)"
+"$BIN/signer" audit verify --cert cp.pem audit.log >verify2.txt || { cat verify2.txt; fail "verify after the reopen"; }
+daemon_start # the log opens again: it ends cleanly
+daemon_stop_checked
+echo "ok   the lost record's seq went to another signature, and no void withdrew it"
 echo "test_audit_ahead: all passed"

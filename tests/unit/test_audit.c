@@ -517,7 +517,13 @@ static void test_void_record(void)
 	r.event = "sign";
 	r.voids = 1;
 	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), -1);
+	/* Nor may a void name its own seq or a later one (a seq a reopened log handed out again).
+	 */
 	r.event = "void";
+	r.voids = 2;
+	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "which this log has not written"));
+	r.voids = 1;
 	CU_ASSERT_EQUAL(sd_audit_append(a, &r, &e), 0);
 	sd_audit_close(a);
 	lines = read_lines(F.path, &n);
