@@ -54,9 +54,10 @@ static void *reloader_main(void *arg)
 		sd_notify_msg("RELOADING=1");
 		rc = r->reload(r->s, &e);
 		sd_notify_msg("READY=1");
+		/* The generation first: an admin told "reloaded" finds the new rules in force. */
+		r->done(r->ctx, NULL, rc, &e);
 		for (i = 0; i < ntags; i++)
 			r->done(r->ctx, tags[i], rc, &e);
-		r->done(r->ctx, NULL, rc, &e);
 		free(tags);
 
 		pthread_mutex_lock(&r->mu);

@@ -575,8 +575,11 @@ static int reload_async(struct server *sv, struct conn *c, struct slot *sl, cons
 		return 0;
 	c->queued++;
 	if (sd_reloader_request(sv->reloader, sl) != 0) {
+		/* Never a second reload beside the reload thread's: refuse instead. */
 		c->queued--;
-		return 0;
+		proto_enc_error(&sl->resp, SD_E_BUSY, "out of memory; try the reload again");
+		sl->done = 1;
+		return 1;
 	}
 	LOG_I(&sv->s->log, "reload requested by uid %u pid %d", (unsigned)c->peer.uid,
 	      (int)c->peer.pid);
@@ -1118,28 +1121,32 @@ static int teardown(struct server *sv)
 
 int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 {
-	struct server sv;
+	struct server *sv = calloc(1, sizeof(*sv));
 	struct epoll_event evs[64];
 	int64_t drain_until = 0;
 	int n, i, ret = 0;
 	struct conn *c;
 
-	memset(&sv, 0, sizeof(sv));
-	sv.s = s;
-	sv.reload = reload;
-	sv.epfd = sv.evfd = sv.sigfd = sv.tfd = -1;
-	apply_generation(&sv);
-	if (setup(&sv, nworkers) != 0) {
+	if (sv == NULL) {
+		LOG_E(&s->log, "cannot start the event loop: out of memory");
+		return -1;
+	}
+	sv->s = s;
+	sv->reload = reload;
+	sv->epfd = sv->evfd = sv->sigfd = sv->tfd = -1;
+	apply_generation(sv);
+	if (setup(sv, nworkers) != 0) {
 		LOG_E(&s->log, "cannot start the event loop: %s", strerror(errno));
-		teardown(&sv);
+		if (teardown(sv) == 0)
+			free(sv);
 		return -1;
 	}
 	sd_notify_msg("READY=1");
-	LOG_I(&s->log, "ready: %u signing workers", sv.nworkers);
+	LOG_I(&s->log, "ready: %u signing workers", sv->nworkers);
 	for (;;) {
-		if (drain_until != 0 && (drained(&sv) || now_ms() > drain_until))
+		if (drain_until != 0 && (drained(sv) || now_ms() > drain_until))
 			break;
-		n = epoll_wait(sv.epfd, evs, 64, sv.accept_paused_until ? ACCEPT_PAUSE_MS : 500);
+		n = epoll_wait(sv->epfd, evs, 64, sv->accept_paused_until ? ACCEPT_PAUSE_MS : 500);
 		if (n < 0 && errno != EINTR) {
 			LOG_E(&s->log, "epoll_wait: %s", strerror(errno));
 			ret = -1;
@@ -1149,18 +1156,18 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 			void *p = evs[i].data.ptr;
 
 			if (p == &s->listen_fd) {
-				on_accept(&sv, s->listen_fd, 0);
+				on_accept(sv, s->listen_fd, 0);
 			} else if (p == &s->admin_fd) {
-				on_accept(&sv, s->admin_fd, 1);
-			} else if (p == &sv.evfd || p == &sv.tfd) {
-				on_completions(&sv);
-			} else if (p == &sv.sigfd) {
-				if (on_signal(&sv, reload) && drain_until == 0) {
+				on_accept(sv, s->admin_fd, 1);
+			} else if (p == &sv->evfd || p == &sv->tfd) {
+				on_completions(sv);
+			} else if (p == &sv->sigfd) {
+				if (on_signal(sv, reload) && drain_until == 0) {
 					LOG_I(&s->log, "stopping: draining in-flight requests");
 					sd_notify_msg("STOPPING=1");
 					drain_until = now_ms() + DRAIN_TIMEOUT_MS;
-					epoll_ctl(sv.epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
-					for (c = sv.conns; c != NULL; c = c->next)
+					epoll_ctl(sv->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+					for (c = sv->conns; c != NULL; c = c->next)
 						c->closing = 1;
 				}
 			} else {
@@ -1168,32 +1175,37 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 				if (c->gone)
 					continue;
 				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-					on_readable(&sv, c);
+					on_readable(sv, c);
 				else if (evs[i].events & EPOLLOUT)
-					flush(&sv, c);
+					flush(sv, c);
 			}
 		}
 		/* Walking every connection per wake-up costs at high rates: 10 times a second. */
-		if (now_ms() >= sv.next_timeout_check) {
-			check_timeouts(&sv);
-			sv.next_timeout_check = now_ms() + 100;
+		if (now_ms() >= sv->next_timeout_check) {
+			check_timeouts(sv);
+			sv->next_timeout_check = now_ms() + 100;
 		}
-		if (sv.accept_paused_until != 0 && drain_until == 0 &&
-		    now_ms() >= sv.accept_paused_until) {
+		if (sv->accept_paused_until != 0 && drain_until == 0 &&
+		    now_ms() >= sv->accept_paused_until) {
 			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &s->listen_fd};
 
 			/* Whichever listener was paused comes back (EEXIST for the other). */
-			epoll_ctl(sv.epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
+			epoll_ctl(sv->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev);
 			if (s->admin_fd >= 0) {
 				ev.data.ptr = &s->admin_fd;
-				epoll_ctl(sv.epfd, EPOLL_CTL_ADD, s->admin_fd, &ev);
+				epoll_ctl(sv->epfd, EPOLL_CTL_ADD, s->admin_fd, &ev);
 			}
-			sv.accept_paused_until = 0;
+			sv->accept_paused_until = 0;
 		}
 		sd_revocation_tick(s);
-		reap(&sv);
+		reap(sv);
 	}
-	if (teardown(&sv) != 0)
+	/*
+	 * Stuck in the token: a worker or the reload thread may still touch sv
+	 * until the caller's _exit, so sv is left allocated.
+	 */
+	if (teardown(sv) != 0)
 		return SD_SERVE_STUCK;
+	free(sv);
 	return ret;
 }
