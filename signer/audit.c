@@ -105,7 +105,7 @@ __attribute__((format(printf, 2, 3))) static void fail_locked(struct sd_audit *a
 
 	if (a->failed)
 		return;
-	a->failed = 1;
+	__atomic_store_n(&a->failed, 1, __ATOMIC_RELEASE); /* sd_audit_poll reads it unlocked */
 	va_start(ap, fmt);
 	vsnprintf(a->fail_msg, sizeof(a->fail_msg), fmt, ap);
 	va_end(ap);
@@ -210,7 +210,7 @@ static void flush_locked(struct sd_audit *a, int unlock)
 		pthread_mutex_lock(&a->mu);
 	a->writing = 0;
 	if (rc == 0) {
-		a->durable_seq = last;
+		__atomic_store_n(&a->durable_seq, last, __ATOMIC_RELEASE); /* read unlocked too */
 		a->durable_size += a->batch.len;
 		a->st.seq = last;
 		a->st.records += lines;
@@ -411,7 +411,8 @@ static int read_tail(struct sd_audit *a, struct sd_err *e)
 	}
 	sd_audit_hash_hex(buf + ls, win - 1 - (size_t)ls, a->last_hash);
 	a->next_seq = l->seq + 1;
-	a->durable_seq = a->st.seq = l->seq;
+	__atomic_store_n(&a->durable_seq, l->seq, __ATOMIC_RELEASE);
+	a->st.seq = l->seq;
 	/* A log that ended without a checkpoint (a crash) gets one with the next record. */
 	a->cp_due = l->type != SD_AUDIT_CHECKPOINT;
 	a->since_cp = a->cp_due ? 1 : 0;
@@ -685,12 +686,14 @@ int sd_audit_wait(struct sd_audit *a, uint64_t seq, struct sd_err *e)
 
 int sd_audit_poll(struct sd_audit *a, uint64_t seq)
 {
-	int ret;
-
-	pthread_mutex_lock(&a->mu);
-	ret = a->durable_seq >= seq ? 1 : a->failed ? -1 : 0;
-	pthread_mutex_unlock(&a->mu);
-	return ret;
+	/*
+	 * Without the lock: the event loop asks, and the lock may be held for a
+	 * checkpoint that the token signs (or hangs in). Both only ever move one
+	 * way: durable_seq up, failed from 0 to 1.
+	 */
+	if (__atomic_load_n(&a->durable_seq, __ATOMIC_ACQUIRE) >= seq)
+		return 1;
+	return __atomic_load_n(&a->failed, __ATOMIC_ACQUIRE) ? -1 : 0;
 }
 
 int sd_audit_append(struct sd_audit *a, const struct sd_audit_rec *r, struct sd_err *e)

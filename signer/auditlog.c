@@ -221,7 +221,13 @@ int sd_auditlog_state(struct signer *s, const struct sd_audit_ticket *t)
 
 	if (!t->set)
 		return 1;
-	pthread_rwlock_rdlock(&s->audit_lk);
+	/*
+	 * The loop asks: never wait for a reopen or rotation, which may sign a
+	 * checkpoint on a token that hangs. "Not yet"; sd_auditlog_sighup wakes
+	 * the asker again when it is done.
+	 */
+	if (pthread_rwlock_tryrdlock(&s->audit_lk) != 0)
+		return 0;
 	if (s->audit != NULL && t->log == s->audit_id)
 		ret = sd_audit_poll(s->audit, t->seq);
 	else
@@ -288,6 +294,8 @@ void sd_auditlog_sighup(struct signer *s, const struct cfg *cfg)
 		LOG_I(&s->log, "audit log rotated");
 	}
 	pthread_rwlock_unlock(&s->audit_lk);
+	/* Replies held meanwhile were told "not yet" (sd_auditlog_state): look again. */
+	committed(s);
 }
 
 void sd_auditlog_stop(struct signer *s)

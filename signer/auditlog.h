@@ -63,7 +63,10 @@ int sd_auditlog_voidable(struct signer *s, const struct sd_audit_ticket *where);
 void sd_auditlog_defer(struct signer *s, struct sd_audit_ticket *t);
 /* Wait until t is durable (leading the commit if no one writes): 0, or -1 AUDIT_UNAVAILABLE. */
 int sd_auditlog_wait(struct signer *s, const struct sd_audit_ticket *t, struct sd_err *e);
-/* Without waiting: 1 durable, 0 not yet, -1 never (the log failed before t was durable). */
+/*
+ * Without waiting, also not for a reopen or rotation in progress (then 0):
+ * 1 durable, 0 not yet, -1 never (the log failed before t was durable).
+ */
 int sd_auditlog_state(struct signer *s, const struct sd_audit_ticket *t);
 /*
  * fn(ctx) runs after every commit or failure of the log (and of any log

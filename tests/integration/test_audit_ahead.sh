@@ -117,4 +117,27 @@ qgrep "nothing to void" signerd.log || fail "no log line about the record that c
 daemon_start # the log opens again: it ends cleanly
 daemon_stop_checked
 echo "ok   the lost record's seq went to another signature, and no void withdrew it"
+
+note "a rotation on a slow disk does not stall the loop"
+# Every fdatasync takes 1.5 s; SIGHUP rotates (drain, checkpoint, new file)
+# while pipelined replies are held for their records. The loop must not
+# wait for the rotation to look at them: STATUS is answered meanwhile.
+export SYNCWATCH_DELAY_US=1500000
+DAEMON_WRAPPER="env LD_PRELOAD=$WATCH" daemon_start
+"$BIN/load_client" "$T/signerd.sock" 1 40 8 >slowload.txt 2>&1 &
+load=$!
+sleep 0.5
+kill -HUP "$DAEMON_PID"
+sleep 0.3
+for i in 1 2 3 4 5; do
+	timeout 1 "$BIN/signer" status >/dev/null || fail "STATUS not answered within 1 s during the rotation ($i)"
+	sleep 0.2
+done
+wait "$load" || { cat slowload.txt; fail "the pipelined requests failed"; }
+qgrep "audit log rotated" signerd.log || fail "no rotation happened"
+daemon_stop_checked
+unset SYNCWATCH_DELAY_US
+"$BIN/signer" audit verify --cert cp.pem $(ls audit.log.* | sort) audit.log >verify3.txt ||
+	{ cat verify3.txt; fail "verify after the rotation"; }
+echo "ok   STATUS answered while a rotation waited on a slow disk with replies held"
 echo "test_audit_ahead: all passed"
