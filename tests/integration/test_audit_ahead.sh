@@ -91,7 +91,9 @@ note "a record lost with a failed log is never voided in the reopened one"
 WATCH=$(cd "$BIN/../lib" && pwd)/libsyncwatch.so
 [ -e "$WATCH" ] || skip "libsyncwatch.so not built"
 export SYNCWATCH_LOG=$T/audit.log SYNCWATCH_OUT=$T/synced SYNCWATCH_FAIL=$T/syncfail
-DAEMON_WRAPPER="env LD_PRELOAD=$WATCH" daemon_start
+# Preloading the shim ahead of an ASan build's runtime (as test_audit_order does).
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+DAEMON_WRAPPER="env LD_PRELOAD=$WATCH ${DAEMON_WRAPPER:-}" daemon_start
 echo three >c.txt && gcab -c -n c.cab c.txt
 dc=$("$BIN/signer" digest-cab c.cab)
 ctl "C_Sign CKR_FUNCTION_FAILED delay_ms=4000 count=1"
@@ -123,7 +125,7 @@ note "a rotation on a slow disk does not stall the loop"
 # while pipelined replies are held for their records. The loop must not
 # wait for the rotation to look at them: STATUS is answered meanwhile.
 export SYNCWATCH_DELAY_US=1500000
-DAEMON_WRAPPER="env LD_PRELOAD=$WATCH" daemon_start
+DAEMON_WRAPPER="env LD_PRELOAD=$WATCH ${DAEMON_WRAPPER:-}" daemon_start
 "$BIN/load_client" "$T/signerd.sock" 1 40 8 >slowload.txt 2>&1 &
 load=$!
 sleep 0.5
