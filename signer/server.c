@@ -13,9 +13,10 @@
  * A worker whose reply is next on its connection, with nothing unsent before
  * it, sends it itself (under the connection's lock) instead of waiting for
  * the loop to wake up; the loop still retires the slot afterwards. That is
- * for a server without a backlog: while requests are queued, finished replies
- * are collected for up to COALESCE_NS and the loop sends them together, so
- * that the loop and the clients wake once per batch instead of per reply.
+ * for a server without a backlog, and for clients with one request in
+ * flight: while requests are queued, the other finished replies are
+ * collected for up to COALESCE_NS and the loop sends them together, so that
+ * the loop and the clients wake once per batch instead of per reply.
  */
 #include "signer/server.h"
 
@@ -51,7 +52,7 @@
 #define OUT_HIGH	(2 * RBUF_CAP) /* unsent reply bytes above which we stop reading */
 #define ACCEPT_PAUSE_MS 100	       /* after EMFILE or ENFILE */
 #define SPIN_NS		200000	/* an idle worker's look for the next job (see spin_for_job) */
-#define COALESCE_NS	1000000 /* how long finished replies wait for company under a backlog */
+#define COALESCE_NS	4000000 /* how long finished replies wait for company under a backlog */
 
 struct conn;
 
@@ -193,19 +194,27 @@ static void audit_settle(struct server *sv, struct slot *sl)
 }
 
 /*
- * In a worker: send sl's reply now if it is next on its connection and
- * nothing before it is unsent. What the socket does not take at once stays
- * in out for the loop (which retires sl later in either case).
+ * In a worker: send sl's reply now if every reply before it on its
+ * connection has left (sent by workers, the loop has not yet retired them)
+ * and nothing is waiting in out. With only_if_last, also only if no request
+ * follows sl on the connection: under a backlog the replies of pipelining
+ * clients wait to leave together, but a client that sends one request at a
+ * time would only wait for the timer. What the socket does not take at once
+ * stays in out for the loop (which retires sl later in either case).
  */
-static void send_direct(struct slot *sl)
+static void send_direct(struct slot *sl, int only_if_last)
 {
 	struct conn *c = sl->c;
+	struct slot *p;
 	ssize_t n;
 
 	if (wbuf_failed(&sl->resp))
 		return; /* the loop replaces it */
 	pthread_mutex_lock(&c->mu);
-	if (c->head == sl && c->woff == c->out.len && c->fd >= 0) {
+	/* Bounded by MAX_PIPELINE; the slots before sl are not changed under mu. */
+	for (p = c->head; p != NULL && p != sl && p->sent; p = p->next)
+		;
+	if (p == sl && c->woff == c->out.len && c->fd >= 0 && !(only_if_last && sl->next)) {
 		n = send(c->fd, sl->resp.p, sl->resp.len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0 && (size_t)n < sl->resp.len)
 			wbuf_raw(&c->out, sl->resp.p + n, sl->resp.len - (size_t)n);
@@ -307,10 +316,13 @@ static void *worker(void *arg)
 			if (sl->audit.set)
 				audit_settle(sv, sl);
 		}
-		/* With requests queued, this reply can wait a little for others to go with it. */
+		/*
+		 * With requests queued, this reply can wait a little for others to
+		 * go with it, unless its client has nothing else in flight here.
+		 */
 		backlog = atomic_load(&sv->njobs) > 0;
-		if (!sl->held && !backlog && !atomic_load(&sl->c->dead))
-			send_direct(sl);
+		if (!sl->held && !atomic_load(&sl->c->dead))
+			send_direct(sl, backlog);
 
 		if (sl->held) {
 			/*

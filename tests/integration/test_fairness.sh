@@ -57,6 +57,43 @@ wait "$load" || { cat load.txt; fail "the backlog's requests failed"; }
 	fail "uid $duid waited for $waited of uid 0's signatures (a FIFO would make it ~250)"
 echo "ok   uid $duid's request waited for $waited of uid 0's queued signatures"
 
+note "under a backlog, a client with one request in flight gets its reply at once"
+# Pipelined replies wait up to 4 ms under a backlog to leave together (the
+# loop's timerfd). libtimerstretch.so makes that wait 10 minutes: a reply that
+# waits for it would arrive only after the backlog is gone. Audit off: with
+# it on, held replies leave on the audit commit instead.
+daemon_stop_checked
+STRETCH=$(cd "$BIN/../lib" && pwd)/libtimerstretch.so
+[ -e "$STRETCH" ] || fail "libtimerstretch.so not built"
+cp signerd.yaml signerd-audit.yaml
+sed -i '/^audit:/d; /^  path: .*audit.log/d' signerd.yaml
+! qgrep "^audit:" signerd.yaml || fail "the audit log is still configured"
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+DAEMON_WRAPPER="env LD_PRELOAD=$STRETCH TIMERSTRETCH_MS=600000 ${DAEMON_WRAPPER:-}" daemon_start
+signatures() { "$BIN/signer" status | sed -n 's/^signatures: //p'; }
+ctl "C_Sign delay_ms=50"
+"$BIN/load_client" "$T/signerd.sock" 2 64 64 >load.txt 2>&1 &
+load=$!
+for i in $(seq 1 100); do
+	[ "$(signatures)" -ge 2 ] && break
+	sleep 0.05
+done
+[ "$(signatures)" -ge 2 ] || fail "the backlog did not start"
+for i in 1 2 3; do
+	setpriv --reuid=daemon --regid=daemon --clear-groups "$USIGNER" sign-cab \
+		-o "$T/pub/lone$i.cab" "$T/pub/a.cab" || fail "the lone client's request $i failed"
+done
+done_then=$(signatures)
+kill -0 "$load" 2>/dev/null || fail "the backlog was gone before the lone client finished"
+ctl
+wait "$load" || { cat load.txt; fail "the backlog's requests failed"; }
+verify_cab "$T/pub/lone3.cab" "$T/k.pem"
+# The backlog is 128 signatures; three at a time would take until its end.
+[ "$done_then" -le 64 ] ||
+	fail "the lone client's 3 replies took until $done_then of 131 signatures were made"
+echo "ok   3 one-at-a-time requests answered after $done_then of 131 signatures, not held for the batch"
+mv -f signerd-audit.yaml signerd.yaml
+
 note "limits.max_connections_per_uid: one uid cannot take every connection"
 daemon_stop_checked
 sed -i "s|  request_timeout: 60s|  request_timeout: 60s\n  max_connections_per_uid: 3|" signerd.yaml
