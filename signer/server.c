@@ -201,15 +201,17 @@ static void audit_settle(struct server *sv, struct slot *sl)
  * clients wait to leave together, but a client that sends one request at a
  * time would only wait for the timer. What the socket does not take at once
  * stays in out for the loop (which retires sl later in either case).
+ * Returns whether the whole reply left: then the loop has nothing urgent to do.
  */
-static void send_direct(struct slot *sl, int only_if_last)
+static int send_direct(struct slot *sl, int only_if_last)
 {
 	struct conn *c = sl->c;
 	struct slot *p;
 	ssize_t n;
+	int all = 0;
 
 	if (wbuf_failed(&sl->resp))
-		return; /* the loop replaces it */
+		return 0; /* the loop replaces it */
 	pthread_mutex_lock(&c->mu);
 	/* Bounded by MAX_PIPELINE; the slots before sl are not changed under mu. */
 	for (p = c->head; p != NULL && p != sl && p->sent; p = p->next)
@@ -220,8 +222,10 @@ static void send_direct(struct slot *sl, int only_if_last)
 			wbuf_raw(&c->out, sl->resp.p + n, sl->resp.len - (size_t)n);
 		/* Else (EAGAIN, an error) the loop sends it, or sees the error itself. */
 		sl->sent = n > 0;
+		all = n > 0 && (size_t)n == sl->resp.len;
 	}
 	pthread_mutex_unlock(&c->mu);
+	return all;
 }
 
 /* The audit log committed (or failed): wake the loop if a reply waits for it. */
@@ -276,7 +280,7 @@ static void *worker(void *arg)
 	struct itimerspec due = {.it_value = {.tv_nsec = COALESCE_NS}};
 	struct slot *sl;
 	uint64_t one = 1;
-	int wake, arm, backlog, first = 1;
+	int wake, arm, backlog, gone, first = 1;
 
 	for (;;) {
 		if (!first)
@@ -321,8 +325,7 @@ static void *worker(void *arg)
 		 * go with it, unless its client has nothing else in flight here.
 		 */
 		backlog = atomic_load(&sv->njobs) > 0;
-		if (!sl->held && !atomic_load(&sl->c->dead))
-			send_direct(sl, backlog);
+		gone = !sl->held && !atomic_load(&sl->c->dead) && send_direct(sl, backlog);
 
 		if (sl->held) {
 			/*
@@ -338,18 +341,24 @@ static void *worker(void *arg)
 			atomic_fetch_add(&sv->held_pending, 1);
 			wake = sd_auditlog_state(sv->s, &t) != 0;
 		} else {
-			/* One wake-up per batch: the loop takes the whole list. */
+			/*
+			 * One wake-up per batch: the loop takes the whole list. A reply
+			 * that has left only needs its slot retired, which can wait for
+			 * the timer: waking the loop now would compete with the client
+			 * for a CPU just as the client wakes up for the reply.
+			 */
 			wake = arm = 0;
 			pthread_mutex_lock(&sv->mu);
 			sl->next_job = sv->done;
 			sv->done = sl;
-			if (!sv->done_woken && !backlog)
+			if (!sv->done_woken && !backlog && !gone)
 				wake = sv->done_woken = 1;
 			else if (!sv->done_woken && !sv->done_timer)
 				arm = sv->done_timer = 1;
-			pthread_mutex_unlock(&sv->mu);
+			/* Under mu, so that the loop's disarming cannot overtake it. */
 			if (arm)
 				timerfd_settime(sv->tfd, 0, &due, NULL);
+			pthread_mutex_unlock(&sv->mu);
 		}
 		atomic_store(&sv->last_done, now_ns());
 		atomic_fetch_sub(&sv->active, 1);
@@ -888,12 +897,16 @@ static void on_completions(struct server *sv)
 	sv->done = NULL;
 	timer = sv->done_timer;
 	sv->done_woken = sv->done_timer = 0;
+	/*
+	 * Taken early: the timer would only wake us for nothing. Disarmed under
+	 * mu: a worker that arms it for the next batch after we unlock must not
+	 * have it disarmed, or that batch would wait for an unrelated wake-up.
+	 */
+	if (timer)
+		timerfd_settime(sv->tfd, 0, &off, NULL);
 	held = sv->held;
 	sv->held = NULL;
 	pthread_mutex_unlock(&sv->mu);
-	/* Taken early: the timer would only wake us for nothing. */
-	if (timer)
-		timerfd_settime(sv->tfd, 0, &off, NULL);
 	for (sl = held; sl != NULL; sl = n, nheld++) {
 		n = sl->next_job;
 		sl->next_job = list;
@@ -928,6 +941,16 @@ static void on_completions(struct server *sv)
 		c->touched = 0;
 		service(sv, c);
 	}
+}
+
+static int completions_pending(struct server *sv)
+{
+	int any;
+
+	pthread_mutex_lock(&sv->mu);
+	any = sv->done != NULL || sv->held != NULL;
+	pthread_mutex_unlock(&sv->mu);
+	return any;
 }
 
 static void check_timeouts(struct server *sv)
@@ -1194,6 +1217,12 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 		}
 		/* Walking every connection per wake-up costs at high rates: 10 times a second. */
 		if (now_ms() >= sv->next_timeout_check) {
+			/*
+			 * Belt and braces: finished replies are never left for longer
+			 * than this, whatever happened to their wake-up or timer.
+			 */
+			if (completions_pending(sv))
+				on_completions(sv);
 			check_timeouts(sv);
 			sv->next_timeout_check = now_ms() + 100;
 		}
