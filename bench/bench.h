@@ -136,6 +136,7 @@ struct bench_pair {
 	double a_sec, b_sec;	   /* measured windows */
 	double a_p50_us, b_p50_us; /* latency of one operation, median of each slice */
 	double other_pct;	   /* CPU other processes used during the pair, % of one CPU */
+	double steal_pct;	   /* CPU the hypervisor took during the pair, % of one CPU */
 };
 
 struct bench_pairs {
