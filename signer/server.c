@@ -201,19 +201,23 @@ static void audit_settle(struct server *sv, struct slot *sl)
  * clients wait to leave together, but a client that sends one request at a
  * time would only wait for the timer. What the socket does not take at once
  * stays in out for the loop (which retires sl later in either case).
- * Returns whether the whole reply left: then the loop has nothing urgent to do.
+ * Returns DIRECT_DONE when the whole reply left and no request follows it
+ * (the loop has nothing urgent to do), DIRECT_PART when part of it is left
+ * in out (the loop must send it now), else DIRECT_NONE.
  */
+enum { DIRECT_NONE, DIRECT_DONE, DIRECT_PART };
+
 static int send_direct(struct slot *sl, int only_if_last)
 {
 	struct conn *c = sl->c;
 	struct slot *p;
 	ssize_t n;
-	int all = 0;
+	int ret = DIRECT_NONE;
 
 	if (wbuf_failed(&sl->resp))
-		return 0; /* the loop replaces it */
+		return DIRECT_NONE; /* the loop replaces it */
 	pthread_mutex_lock(&c->mu);
-	/* Bounded by MAX_PIPELINE; the slots before sl are not changed under mu. */
+	/* Bounded by MAX_PIPELINE; the slots before sl change only under mu. */
 	for (p = c->head; p != NULL && p != sl && p->sent; p = p->next)
 		;
 	if (p == sl && c->woff == c->out.len && c->fd >= 0 && !(only_if_last && sl->next)) {
@@ -222,10 +226,14 @@ static int send_direct(struct slot *sl, int only_if_last)
 			wbuf_raw(&c->out, sl->resp.p + n, sl->resp.len - (size_t)n);
 		/* Else (EAGAIN, an error) the loop sends it, or sees the error itself. */
 		sl->sent = n > 0;
-		all = n > 0 && (size_t)n == sl->resp.len;
+		/* A reply after it, done already, waits for the loop: wake it. */
+		if (n > 0 && (size_t)n < sl->resp.len)
+			ret = DIRECT_PART;
+		else if (n > 0 && sl->next == NULL)
+			ret = DIRECT_DONE;
 	}
 	pthread_mutex_unlock(&c->mu);
-	return all;
+	return ret;
 }
 
 /* The audit log committed (or failed): wake the loop if a reply waits for it. */
@@ -280,7 +288,7 @@ static void *worker(void *arg)
 	struct itimerspec due = {.it_value = {.tv_nsec = COALESCE_NS}};
 	struct slot *sl;
 	uint64_t one = 1;
-	int wake, arm, backlog, gone, first = 1;
+	int wake, arm, backlog, direct, first = 1;
 
 	for (;;) {
 		if (!first)
@@ -325,7 +333,8 @@ static void *worker(void *arg)
 		 * go with it, unless its client has nothing else in flight here.
 		 */
 		backlog = atomic_load(&sv->njobs) > 0;
-		gone = !sl->held && !atomic_load(&sl->c->dead) && send_direct(sl, backlog);
+		direct =
+		    sl->held || atomic_load(&sl->c->dead) ? DIRECT_NONE : send_direct(sl, backlog);
 
 		if (sl->held) {
 			/*
@@ -351,7 +360,8 @@ static void *worker(void *arg)
 			pthread_mutex_lock(&sv->mu);
 			sl->next_job = sv->done;
 			sv->done = sl;
-			if (!sv->done_woken && !backlog && !gone)
+			if (!sv->done_woken &&
+			    ((!backlog && direct != DIRECT_DONE) || direct == DIRECT_PART))
 				wake = sv->done_woken = 1;
 			else if (!sv->done_woken && !sv->done_timer)
 				arm = sv->done_timer = 1;
@@ -720,7 +730,8 @@ static void service(struct server *sv, struct conn *c)
 	flush(sv, c);
 }
 
-static void on_readable(struct server *sv, struct conn *c)
+/* hup: the peer closed (EPOLLHUP, EPOLLERR): at EOF nothing more can reach it. */
+static void on_readable(struct server *sv, struct conn *c, int hup)
 {
 	ssize_t n;
 
@@ -732,6 +743,14 @@ static void on_readable(struct server *sv, struct conn *c)
 			return;
 		if (n < 0) {
 			conn_free(sv, c); /* reset: nothing more can be delivered */
+			return;
+		}
+		if (n == 0 && hup) {
+			/*
+			 * Gone, not half-closed. Waiting for its requests would also
+			 * have epoll report the hang-up over and over meanwhile.
+			 */
+			conn_free(sv, c);
 			return;
 		}
 		if (n == 0) {
@@ -943,12 +962,18 @@ static void on_completions(struct server *sv)
 	}
 }
 
+/*
+ * Finished replies that wait for the loop: 1 if some do, 2 if they have no
+ * wake-up or timer coming (a bug: the caller logs it and sends them).
+ */
 static int completions_pending(struct server *sv)
 {
 	int any;
 
 	pthread_mutex_lock(&sv->mu);
-	any = sv->done != NULL || sv->held != NULL;
+	any = sv->done != NULL || sv->held != NULL || sv->audit_waiters != NULL;
+	if (sv->done != NULL && !sv->done_woken && !sv->done_timer)
+		any = 2;
 	pthread_mutex_unlock(&sv->mu);
 	return any;
 }
@@ -1159,7 +1184,7 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 	struct server *sv = calloc(1, sizeof(*sv));
 	struct epoll_event evs[64];
 	int64_t drain_until = 0;
-	int n, i, ret = 0;
+	int n, i, pending, ret = 0;
 	struct conn *c;
 
 	if (sv == NULL) {
@@ -1181,7 +1206,11 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 	for (;;) {
 		if (drain_until != 0 && (drained(sv) || now_ms() > drain_until))
 			break;
-		n = epoll_wait(sv->epfd, evs, 64, sv->accept_paused_until ? ACCEPT_PAUSE_MS : 500);
+		/* With replies waiting, wake for the check below even if nothing happens. */
+		n = epoll_wait(sv->epfd, evs, 64,
+			       sv->accept_paused_until	      ? ACCEPT_PAUSE_MS
+			       : completions_pending(sv) != 0 ? 100
+							      : 500);
 		if (n < 0 && errno != EINTR) {
 			LOG_E(&s->log, "epoll_wait: %s", strerror(errno));
 			ret = -1;
@@ -1210,7 +1239,8 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 				if (c->gone)
 					continue;
 				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-					on_readable(sv, c);
+					on_readable(sv, c,
+						    (evs[i].events & (EPOLLHUP | EPOLLERR)) != 0);
 				else if (evs[i].events & EPOLLOUT)
 					flush(sv, c);
 			}
@@ -1218,10 +1248,14 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 		/* Walking every connection per wake-up costs at high rates: 10 times a second. */
 		if (now_ms() >= sv->next_timeout_check) {
 			/*
-			 * Belt and braces: finished replies are never left for longer
-			 * than this, whatever happened to their wake-up or timer.
+			 * Belt and braces: finished replies never wait much longer than
+			 * this, whatever happened to their wake-up or timer.
 			 */
-			if (completions_pending(sv))
+			pending = completions_pending(sv);
+			if (pending == 2)
+				LOG_W(&s->log, "finished replies had no wake-up coming; sending "
+					       "them now (a bug: please report it)");
+			if (pending)
 				on_completions(sv);
 			check_timeouts(sv);
 			sv->next_timeout_check = now_ms() + 100;
