@@ -1178,6 +1178,16 @@ static int submit_one(struct sd_audit *a, unsigned i, uint64_t *seq, struct sd_e
 	return sd_audit_submit(a, &r, seq, e);
 }
 
+static unsigned notified(struct commits *c)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&c->mu);
+	n = c->notified;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
 static void test_deferred_commit(void)
 {
 	struct commits c = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
@@ -1206,6 +1216,9 @@ static void test_deferred_commit(void)
 	CU_ASSERT_EQUAL(c.notified, 0);
 	for (i = 0; i < 10; i++)
 		CU_ASSERT_EQUAL(poll_until(a, seq[i], 5000), 1);
+	/* The notification follows the durable mark that poll reads: wait for it too. */
+	for (i = 0; i < 5000 && notified(&c) == 0; i++)
+		usleep(1000);
 	/* The writer committed all ten with one fdatasync, and said so only after it. */
 	CU_ASSERT_EQUAL(c.syncs, 1);
 	CU_ASSERT(c.notified >= 1);
