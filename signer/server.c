@@ -1206,11 +1206,8 @@ int sd_serve(struct signer *s, unsigned nworkers, sd_reload_fn reload)
 	for (;;) {
 		if (drain_until != 0 && (drained(sv) || now_ms() > drain_until))
 			break;
-		/* With replies waiting, wake for the check below even if nothing happens. */
-		n = epoll_wait(sv->epfd, evs, 64,
-			       sv->accept_paused_until	      ? ACCEPT_PAUSE_MS
-			       : completions_pending(sv) != 0 ? 100
-							      : 500);
+		/* 100 ms: the housekeeping below runs even when nothing happens. */
+		n = epoll_wait(sv->epfd, evs, 64, sv->accept_paused_until ? ACCEPT_PAUSE_MS : 100);
 		if (n < 0 && errno != EINTR) {
 			LOG_E(&s->log, "epoll_wait: %s", strerror(errno));
 			ret = -1;

@@ -11,6 +11,17 @@ SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 # everything: same exit status as grep -q, no race.
 qgrep() { grep -c "$@" >/dev/null; }
 
+# until_ok N CMD...: run CMD every 0.05 s until it succeeds, at most N + 1 times;
+# returns its last status.
+until_ok() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	"$@"
+}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "== $*"; }

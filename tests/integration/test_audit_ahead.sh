@@ -137,11 +137,7 @@ for i in 1 2 3 4 5; do
 done
 wait "$load" || { cat slowload.txt; fail "the pipelined requests failed"; }
 # The rotation's own fdatasyncs (1.5 s each) may outlast the load.
-for i in $(seq 1 200); do
-	qgrep "audit log rotated" signerd.log && break
-	sleep 0.1
-done
-qgrep "audit log rotated" signerd.log || fail "no rotation happened"
+until_ok 400 qgrep "audit log rotated" signerd.log || fail "no rotation happened"
 daemon_stop_checked
 unset SYNCWATCH_DELAY_US
 "$BIN/signer" audit verify --cert cp.pem $(ls audit.log.* | sort) audit.log >verify3.txt ||

@@ -38,10 +38,8 @@ note "one uid's backlog does not hold up another uid's request"
 ctl "C_Sign delay_ms=20"
 "$BIN/load_client" "$T/signerd.sock" 4 100 64 >load.txt 2>&1 &
 load=$!
-for i in $(seq 1 100); do
-	[ "$(records 0)" -ge 8 ] && break
-	sleep 0.05
-done
+records_at_least() { [ "$(records "$1")" -ge "$2" ]; }
+until_ok 100 records_at_least 0 8 || true
 before=$(records 0)
 [ "$before" -ge 8 ] || fail "the backlog did not start ($before records)"
 setpriv --reuid=daemon --regid=daemon --clear-groups "$USIGNER" sign-cab -o "$T/pub/d.cab" \
@@ -71,14 +69,11 @@ sed -i '/^audit:/d; /^  path: .*audit.log/d' signerd.yaml
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 DAEMON_WRAPPER="env LD_PRELOAD=$STRETCH TIMERSTRETCH_MS=600000 ${DAEMON_WRAPPER:-}" daemon_start
 signatures() { "$BIN/signer" status | sed -n 's/^signatures: //p'; }
+signed_at_least() { [ "$(signatures)" -ge "$1" ]; }
 ctl "C_Sign delay_ms=50"
 "$BIN/load_client" "$T/signerd.sock" 2 64 64 >load.txt 2>&1 &
 load=$!
-for i in $(seq 1 100); do
-	[ "$(signatures)" -ge 2 ] && break
-	sleep 0.05
-done
-[ "$(signatures)" -ge 2 ] || fail "the backlog did not start"
+until_ok 100 signed_at_least 2 || fail "the backlog did not start"
 # A publisher service that keeps one connection and sends a request at a
 # time, then the CLI (a connection per CAB).
 cp "$BIN/load_client" "$T/ubin/load_client"

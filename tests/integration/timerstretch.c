@@ -24,6 +24,8 @@ timerfd_settime(int fd, int flags, const struct itimerspec *nv, struct itimerspe
 	if (ms == NULL || nv == NULL || (nv->it_value.tv_sec == 0 && nv->it_value.tv_nsec == 0))
 		return real(fd, flags, nv, ov);
 	v = strtol(ms, NULL, 10);
+	if (v <= 0)
+		return real(fd, flags, nv, ov); /* never turn arming into disarming */
 	st = *nv;
 	st.it_value.tv_sec = v / 1000;
 	st.it_value.tv_nsec = (v % 1000) * 1000000;
